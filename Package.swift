@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "ea-weights",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ea-weights", targets: ["ea-weights"]),
+        .library(name: "Safetensors", targets: ["Safetensors"]),
+        .library(name: "WeightOps", targets: ["WeightOps"]),
+        .library(name: "Runner", targets: ["Runner"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // System libraries (Debian: libarchive-dev, libavcodec-dev, libavformat-dev, libswscale-dev, libsentencepiece-dev).
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat", providers: [.apt(["libavcodec-dev", "libavformat-dev", "libswscale-dev"])]),
+        .target(
+            name: "CSentencePiece",
+            linkerSettings: [.linkedLibrary("sentencepiece")]
+        ),
+
+        .target(name: "Safetensors"),
+        .target(
+            name: "WeightOps",
+            dependencies: [
+                "Safetensors", "CArchive",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "Runner",
+            dependencies: ["Safetensors", "CFFmpeg", "CSentencePiece", "Yams"]
+        ),
+        .executableTarget(
+            name: "ea-weights",
+            dependencies: [
+                "Safetensors", "WeightOps", "Runner",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
+        .testTarget(name: "WeightOpsTests", dependencies: ["WeightOps", "Safetensors"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Safetensors"]),
+        .testTarget(name: "EAWeightsCLITests", dependencies: ["ea-weights", "Safetensors"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,72 @@
+/// Everything that can be wrong with a safetensors file or a sharded checkpoint.
+/// Each case names the file (and the tensor where there is one) and reads as one sentence a user can act on.
+public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatable {
+    case cannotOpen(path: String, reason: String)
+    case headerTooSmall(path: String, fileSize: Int)
+    case headerTooLarge(path: String, bytes: UInt64)
+    case invalidHeaderLength(path: String, declared: UInt64, fileSize: Int)
+    case headerNotUTF8(path: String)
+    case invalidJSON(path: String, reason: String)
+    case duplicateKey(path: String, key: String)
+    case invalidMetadata(path: String, reason: String)
+    case invalidTensorEntry(path: String, tensor: String, reason: String)
+    case unknownDType(path: String, tensor: String, dtype: String)
+    case shapeOverflow(path: String, tensor: String)
+    case sizeMismatch(path: String, tensor: String, expected: Int, actual: Int)
+    case invalidOffsets(path: String, tensor: String, reason: String)
+    case incompleteBuffer(path: String, dataEnd: Int, dataSize: Int)
+    case tensorNotFound(path: String, tensor: String)
+    case unsupportedConversion(path: String, tensor: String, from: DType, to: DType)
+    case invalidIndex(path: String, reason: String)
+    case missingShard(path: String, shard: String)
+    case shardLacksTensor(path: String, shard: String, tensor: String)
+    case writeFailed(path: String, reason: String)
+    case invalidWrite(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason):
+            return "\(path): cannot open: \(reason)"
+        case let .headerTooSmall(path, size):
+            return "\(path): not a safetensors file: \(size) bytes is too short to hold the 8-byte header length"
+        case let .headerTooLarge(path, bytes):
+            return "\(path): header declares \(bytes) bytes, more than the 100,000,000 a safetensors header may have (not a safetensors file, or corrupt)"
+        case let .invalidHeaderLength(path, declared, size):
+            return "\(path): header declares \(declared) bytes but the file has only \(size) (truncated download?)"
+        case let .headerNotUTF8(path):
+            return "\(path): header is not valid UTF-8"
+        case let .invalidJSON(path, reason):
+            return "\(path): header is not a valid JSON object: \(reason)"
+        case let .duplicateKey(path, key):
+            return "\(path): header names '\(key)' twice"
+        case let .invalidMetadata(path, reason):
+            return "\(path): __metadata__ \(reason)"
+        case let .invalidTensorEntry(path, tensor, reason):
+            return "\(path): tensor '\(tensor)': \(reason)"
+        case let .unknownDType(path, tensor, dtype):
+            return "\(path): tensor '\(tensor)' has unknown dtype '\(dtype)'"
+        case let .shapeOverflow(path, tensor):
+            return "\(path): tensor '\(tensor)': shape × dtype size overflows"
+        case let .sizeMismatch(path, tensor, expected, actual):
+            return "\(path): tensor '\(tensor)': data_offsets span \(actual) bytes but shape and dtype need \(expected)"
+        case let .invalidOffsets(path, tensor, reason):
+            return "\(path): tensor '\(tensor)': invalid data_offsets: \(reason)"
+        case let .incompleteBuffer(path, dataEnd, dataSize):
+            return "\(path): tensors end at byte \(dataEnd) of the data section but it holds \(dataSize) bytes (truncated or padded file)"
+        case let .tensorNotFound(path, tensor):
+            return "\(path): no tensor named '\(tensor)'"
+        case let .unsupportedConversion(path, tensor, from, to):
+            return "\(path): tensor '\(tensor)': cannot convert \(from.rawValue) to \(to.rawValue)"
+        case let .invalidIndex(path, reason):
+            return "\(path): invalid index: \(reason)"
+        case let .missingShard(path, shard):
+            return "\(path): shard '\(shard)' is missing"
+        case let .shardLacksTensor(path, shard, tensor):
+            return "\(path): index maps '\(tensor)' to '\(shard)', which does not contain it"
+        case let .writeFailed(path, reason):
+            return "\(path): write failed: \(reason)"
+        case let .invalidWrite(path, reason):
+            return "\(path): \(reason)"
+        }
+    }
+}

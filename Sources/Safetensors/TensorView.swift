@@ -1,0 +1,46 @@
+/// A typed, zero-copy view of one tensor inside a mapped file. Copies happen only when a caller asks
+/// (`toFloat32`, `copyBytes`); raw access is closure-scoped so no pointer outlives the mapping.
+public struct TensorView: @unchecked Sendable {
+    public let info: TensorInfo
+    public let file: MappedFile
+    /// Absolute offset of the tensor's first byte in the file.
+    public let fileOffset: Int
+
+    public init(info: TensorInfo, file: MappedFile, fileOffset: Int) {
+        self.info = info
+        self.file = file
+        self.fileOffset = fileOffset
+    }
+
+    public var name: String { info.name }
+    public var dtype: DType { info.dtype }
+    public var shape: [Int] { info.shape }
+    public var elementCount: Int { info.elementCount }
+    public var byteCount: Int { info.byteCount }
+    public var byteRange: Range<Int> { fileOffset..<(fileOffset + info.byteCount) }
+
+    /// The tensor's raw little-endian bytes, valid only inside `body`. May be unaligned.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try file.withBytes(byteRange, body)
+    }
+
+    public func copyBytes() -> [UInt8] {
+        withUnsafeBytes { Array($0) }
+    }
+
+    /// The values as float32 (exact for every dtype but F64, I32/I64/U32/U64 beyond 2^24).
+    public func toFloat32() -> [Float] {
+        [Float](unsafeUninitializedCapacity: elementCount) { out, count in
+            withUnsafeBytes { raw in
+                DTypeConversion.decode(raw, dtype: dtype, into: UnsafeMutableBufferPointer(rebasing: out[0..<elementCount]))
+            }
+            count = elementCount
+        }
+    }
+
+    /// Decodes into a caller-owned float32 buffer of exactly `elementCount` elements.
+    public func decode(into out: UnsafeMutableBufferPointer<Float>) {
+        precondition(out.count == elementCount)
+        withUnsafeBytes { DTypeConversion.decode($0, dtype: dtype, into: out) }
+    }
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct EAWeights: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ea-weights",
+        abstract: "Inspect, arrange, merge, convert and test-run EasyAnimate v1 checkpoints on a CPU.",
+        version: EAWeightsVersion.string,
+        subcommands: []
+    )
+}
+
+enum EAWeightsVersion {
+    static let string = "0.1.0"
+}

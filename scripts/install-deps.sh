@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ea-weights builds against, when any is missing. Safe to run again.
+set -euo pipefail
+packages=(pkg-config libzstd-dev libarchive-dev libopenblas-dev libavcodec-dev libavformat-dev
+          libavutil-dev libswscale-dev libsentencepiece-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "ea-weights: installing ${missing[*]}" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
