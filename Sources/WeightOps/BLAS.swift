@@ -1,106 +1,106 @@
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
+import Foundation
 
-/// The one matrix product the weight operations need, `C = alpha * A @ B + beta * C` (row-major float32),
-/// done by OpenBLAS when it can be loaded, else by a plain blocked loop (correct, much slower).
+/// OpenBLAS, loaded at first use with `dlopen` (the only BLAS entry point of the project).
 ///
-/// OpenBLAS is opened with dlopen rather than linked: its constructor picks CPU kernels when the library
-/// loads, and this OpenBLAS (0.3.21) does not recognise recent AVX-512 Xeons and falls back to its
-/// Prescott kernels (4x slower). Setting OPENBLAS_CORETYPE before the load fixes that, which a linked
-/// library would not allow. A user's own OPENBLAS_CORETYPE is respected.
+/// Debian's OpenBLAS 0.3.21 does not recognise recent AVX-512 Xeons and silently falls back to kernels about
+/// 5x slower; `OPENBLAS_CORETYPE` fixes that but is read only when the library loads. Loading it ourselves,
+/// after setting the variable on CPUs with AVX-512, makes that reliable in every process (CLI and tests).
 public enum BLAS {
-    public enum Backend: String, Sendable { case openBLAS = "OpenBLAS", portable = "portable" }
+    public enum Transpose { case none, transpose }
 
-    private typealias SGEMM = @convention(c) (
+    private typealias SgemmFunction = @convention(c) (
         Int32, Int32, Int32, Int32, Int32, Int32, Float,
         UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
     ) -> Void
-    private typealias CoreName = @convention(c) () -> UnsafePointer<CChar>?
+    private typealias CoreNameFunction = @convention(c) () -> UnsafePointer<CChar>?
+    private typealias SetThreadsFunction = @convention(c) (Int32) -> Void
 
     private struct Library: @unchecked Sendable {
-        let sgemm: SGEMM
+        let sgemm: SgemmFunction
         let coreName: String
+        let setThreads: SetThreadsFunction?
     }
 
-    private static let library: Library? = load()
+    private static let library: Result<Library, WeightOpsError> = load()
 
-    /// Which implementation runs, with OpenBLAS's core name ("OpenBLAS (SkylakeX)").
-    public static var backendDescription: String {
-        guard let library else { return Backend.portable.rawValue }
-        return "\(Backend.openBLAS.rawValue) (\(library.coreName))"
-    }
-
-    public static var backend: Backend { library == nil ? .portable : .openBLAS }
-
-    private static func load() -> Library? {
-        if getenv("OPENBLAS_CORETYPE") == nil, let core = coreTypeForThisCPU() {
-            setenv("OPENBLAS_CORETYPE", core, 0)
+    /// The OpenBLAS kernel family in use (e.g. "SkylakeX"), or the reason OpenBLAS could not be loaded.
+    public static var coreDescription: String {
+        switch library {
+        case let .success(lib): return lib.coreName
+        case let .failure(error): return "unavailable (\(error))"
         }
-        for name in ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib"] {
-            guard let handle = dlopen(name, RTLD_NOW | RTLD_GLOBAL) else { continue }
-            guard let symbol = dlsym(handle, "cblas_sgemm") else { continue }
-            let sgemm = unsafeBitCast(symbol, to: SGEMM.self)
-            var coreName = "unknown core"
-            if let nameSymbol = dlsym(handle, "openblas_get_corename"),
-               let text = unsafeBitCast(nameSymbol, to: CoreName.self)() {
-                coreName = String(cString: text)
-            }
-            return Library(sgemm: sgemm, coreName: coreName)
-        }
-        return nil
     }
 
-    /// OpenBLAS's name for the best kernel set this CPU supports, from /proc/cpuinfo's flags.
-    private static func coreTypeForThisCPU() -> String? {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
-        let flags = Set(line.split(separator: " ").map(String.init))
-        if ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].allSatisfy(flags.contains) { return "SkylakeX" }
-        if ["avx2", "fma"].allSatisfy(flags.contains) { return "Haswell" }
-        return nil
+    /// Throws when OpenBLAS cannot be loaded, with the package to install.
+    public static func ensureAvailable() throws {
+        if case let .failure(error) = library { throw error }
     }
 
-    /// `c[m×n] = alpha * a[m×k] @ b[k×n] + beta * c`, all row-major and contiguous.
+    public static func setThreadCount(_ n: Int) {
+        if case let .success(lib) = library { lib.setThreads?(Int32(n)) }
+    }
+
+    /// C = alpha * op(A) * op(B) + beta * C, row-major; op(A) is m×k, op(B) is k×n, C is m×n.
     public static func sgemm(
-        m: Int, n: Int, k: Int, alpha: Float,
-        a: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>,
-        beta: Float, c: UnsafeMutableBufferPointer<Float>
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "sgemm buffers too small")
         guard m > 0, n > 0 else { return }
-        if let library, m <= Int(Int32.max), n <= Int(Int32.max), k <= Int(Int32.max) {
-            // CblasRowMajor = 101, CblasNoTrans = 111.
-            library.sgemm(101, 111, 111, Int32(m), Int32(n), Int32(k), alpha,
-                          a.baseAddress, Int32(max(k, 1)), b.baseAddress, Int32(n), beta, c.baseAddress, Int32(n))
+        guard case let .success(lib) = library else {
+            // Callers check `ensureAvailable()` before computing; this path only keeps results defined.
+            naiveSgemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        portableSgemm(m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c)
+        lib.sgemm(101, transA == .none ? 111 : 112, transB == .none ? 111 : 112,
+                  Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// Row-by-row accumulation: each output row is a sum of scaled rows of `b`, which vectorizes.
-    static func portableSgemm(
-        m: Int, n: Int, k: Int, alpha: Float,
-        a: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>,
-        beta: Float, c: UnsafeMutableBufferPointer<Float>
+    private static func naiveSgemm(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        var row = [Float](repeating: 0, count: n)
         for i in 0..<m {
-            for j in 0..<n { row[j] = 0 }
-            for p in 0..<k {
-                let s = a[i * k + p]
-                if s == 0 { continue }
-                let base = p * n
-                for j in 0..<n { row[j] += s * b[base + j] }
-            }
-            let base = i * n
-            if beta == 0 {
-                for j in 0..<n { c[base + j] = alpha * row[j] }
-            } else {
-                for j in 0..<n { c[base + j] = alpha * row[j] + beta * c[base + j] }
+            for j in 0..<n {
+                var sum: Float = 0
+                for p in 0..<k {
+                    let av = transA == .none ? a[i * lda + p] : a[p * lda + i]
+                    let bv = transB == .none ? b[p * ldb + j] : b[j * ldb + p]
+                    sum += av * bv
+                }
+                c[i * ldc + j] = alpha * sum + (beta == 0 ? 0 : beta * c[i * ldc + j])
             }
         }
+    }
+
+    private static func load() -> Result<Library, WeightOpsError> {
+        if getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512() {
+            setenv("OPENBLAS_CORETYPE", "SkylakeX", 0)
+        }
+        let names = ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib"]
+        guard let handle = names.lazy.compactMap({ dlopen($0, RTLD_NOW | RTLD_GLOBAL) }).first else {
+            return .failure(.invalidInput(path: "libopenblas.so.0",
+                                          reason: "OpenBLAS could not be loaded; install it (apt-get install libopenblas0)"))
+        }
+        guard let sgemm = dlsym(handle, "cblas_sgemm") else {
+            return .failure(.invalidInput(path: "libopenblas.so.0", reason: "has no cblas_sgemm"))
+        }
+        var coreName = "unknown"
+        if let p = dlsym(handle, "openblas_get_corename"),
+           let name = unsafeBitCast(p, to: CoreNameFunction.self)() {
+            coreName = String(cString: name)
+        }
+        let setThreads = dlsym(handle, "openblas_set_num_threads").map { unsafeBitCast($0, to: SetThreadsFunction.self) }
+        return .success(Library(sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self), coreName: coreName, setThreads: setThreads))
+    }
+
+    private static func cpuHasAVX512() -> Bool {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+        return flags.split(separator: " ").contains("avx512f")
     }
 }
