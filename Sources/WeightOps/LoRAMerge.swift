@@ -259,9 +259,12 @@ public struct LoRAMergePlan: Sendable {
                                                        tensor: key, expected: [m, n], actual: [weight.count])
             }
             // W += scale * (up @ down): the product and the accumulation in one sgemm (beta = 1).
+            guard let c = weight.baseAddress else { continue }
             up.withUnsafeBufferPointer { a in
                 down.withUnsafeBufferPointer { b in
-                    BLAS.sgemm(m: m, n: n, k: k, alpha: app.scale, a: a, b: b, beta: 1, c: weight)
+                    guard let a = a.baseAddress, let b = b.baseAddress else { return }
+                    BLAS.sgemm(.none, .none, m: m, n: n, k: k, alpha: app.scale, a: a, lda: k, b: b, ldb: n,
+                               beta: 1, c: c, ldc: n)
                 }
             }
         }
