@@ -1,3 +1,4 @@
+import Foundation
 import Safetensors
 
 /// Puts a 2D backbone (a personalized PixArt transformer) under a motion module, giving the 3D transformer's
@@ -125,5 +126,56 @@ public struct BackboneSwap: Sendable {
         if let k = keys.first(where: { $0.hasSuffix("temporal_transformer.norm.weight") }),
            let s = dict.info(k)?.shape, s.count == 1 { return s[0] }
         return nil
+    }
+}
+
+extension BackboneSwap {
+    public struct Options: Sendable {
+        /// A 2D backbone file or folder; with `fromDiffusersFolder`, a diffusers pipeline folder (its transformer).
+        public var backbone: String
+        public var fromDiffusersFolder = false
+        public var motionModule: String
+        public var output: String
+
+        public init(backbone: String, motionModule: String, output: String, fromDiffusersFolder: Bool = false) {
+            self.backbone = backbone
+            self.motionModule = motionModule
+            self.output = output
+            self.fromDiffusersFolder = fromDiffusersFolder
+        }
+    }
+
+    /// `ea-weights swap`: checks, then writes the 3D state dict as one file (tensors copied from the inputs).
+    public static func run(_ options: Options, dryRun: Bool = false, progress: ProgressHandler? = nil) throws -> Report {
+        var backbonePath = options.backbone
+        if options.fromDiffusersFolder {
+            guard case let .diffusers(_, components, _) = try CheckpointLayout.locate(options.backbone),
+                  let transformer = components.first(where: { $0.name == "transformer" }) else {
+                throw WeightOpsError.invalidInput(path: options.backbone, reason: "is not a diffusers folder with a transformer/ (model_index.json)")
+            }
+            backbonePath = transformer.weights.directory
+        }
+        let backbone = try WeightFiles.locate(backbonePath).open().dict
+        let motion = try WeightFiles.locate(options.motionModule).open().dict
+        let swap = try BackboneSwap(backbone: backbone, motionModule: motion)
+        if dryRun { return swap.report }
+        let tensors = try swap.result.keys.map { OutputTensor.from(try swap.result.tensor($0)) }
+        var metadata = ["format": "pt"]
+        metadata[LoRAMerge.operationKey] = "swap"
+        metadata[LoRAMerge.provenanceKey] = ProvenanceEntry.metadataText(
+            try [("backbone", backbone), ("motion_module", motion)].flatMap { role, dict in
+                try sourceFiles(of: dict).map {
+                    ProvenanceEntry(role: role, file: ($0 as NSString).lastPathComponent, sha256: try FileDigest.sha256(path: $0))
+                }
+            })
+        try CheckpointStreamer.write(to: options.output, tensors: tensors, metadata: metadata,
+                                     progress: progress.map { p in { p((options.output as NSString).lastPathComponent, $0, $1) } })
+        return swap.report
+    }
+
+    /// The files a state dict was read from.
+    static func sourceFiles(of dict: any StateDict) -> [String] {
+        if let union = dict as? StateDictUnion { return union.parts.flatMap(sourceFiles) }
+        return [dict.path]
     }
 }

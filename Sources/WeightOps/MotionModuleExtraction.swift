@@ -1,3 +1,4 @@
+import Foundation
 import Safetensors
 
 /// The motion module of a 3D transformer: every tensor whose name contains `temporal`, as EasyAnimate's
@@ -56,5 +57,20 @@ public enum ByteCount {
         if unit == 0 { return "\(bytes) B" }
         let rounded = (value * 10).rounded() / 10
         return "\(rounded) \(units[unit])"
+    }
+}
+
+extension MotionModuleExtraction {
+    /// `ea-weights extract-motion-module`: writes the temporal tensors, unchanged and without metadata
+    /// (as extra_motion_module.py's `save_file(..., None)`).
+    public static func run(source path: String, output: String, dryRun: Bool = false,
+                           progress: ProgressHandler? = nil) throws -> Report {
+        let source = try WeightFiles.locate(path).open().dict
+        let extraction = try MotionModuleExtraction(source)
+        if dryRun { return extraction.report }
+        let tensors = try extraction.keys.map { OutputTensor.from(try source.tensor($0)) }
+        try CheckpointStreamer.write(to: output, tensors: tensors, metadata: [:],
+                                     progress: progress.map { p in { p((output as NSString).lastPathComponent, $0, $1) } })
+        return extraction.report
     }
 }

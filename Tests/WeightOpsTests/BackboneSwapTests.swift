@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Safetensors
 @testable import WeightOps
@@ -70,5 +71,37 @@ struct SubsetStateDict: StateDict {
     func tensor(_ name: String) throws -> TensorView {
         guard keys.contains(name) else { throw SafetensorsError.tensorNotFound(path: path, tensor: name) }
         return try base.tensor(name)
+    }
+}
+
+@Suite("swap and extract on disk")
+struct SwapExtractOperationTests {
+    @Test("swap then extract gives back the motion module file byte for byte")
+    func roundTrip() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let swapped = dir.appendingPathComponent("3d.safetensors").path
+        let report = try BackboneSwap.run(.init(backbone: Fixtures.personalized, motionModule: Fixtures.motionModule, output: swapped))
+        #expect(report.blocks == 2)
+        let golden = try SafetensorsFile(path: Fixtures.golden("personalized_transformer3d.safetensors"))
+        let result = try SafetensorsFile(path: swapped)
+        for key in golden.keys { #expect(try result.tensor(key).copyBytes() == golden.tensor(key).copyBytes(), "\(key)") }
+        let extracted = dir.appendingPathComponent("mm.safetensors").path
+        _ = try MotionModuleExtraction.run(source: swapped, output: extracted)
+        let a = try SafetensorsFile(path: extracted), b = try SafetensorsFile(path: Fixtures.motionModule)
+        #expect(a.keys == b.keys)
+        for key in b.keys { #expect(try a.tensor(key).copyBytes() == b.tensor(key).copyBytes(), "\(key)") }
+    }
+
+    @Test("--base takes the diffusers folder's transformer")
+    func fromDiffusersFolder() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("3d.safetensors").path
+        _ = try BackboneSwap.run(.init(backbone: Fixtures.pipelineFolder, motionModule: Fixtures.motionModule, output: out,
+                                       fromDiffusersFolder: true))
+        let result = try SafetensorsFile(path: out)
+        let base = try SafetensorsFile(path: Fixtures.transformer2D)
+        for key in base.keys { #expect(try result.tensor(key).copyBytes() == base.tensor(key).copyBytes()) }
     }
 }
