@@ -42,45 +42,55 @@ public enum Quantizer {
         return nil
     }
 
+    /// Per-block scales of a (rows, cols) weight: `max(absmax / 127, 1e-8)`, shape (rows/g, cols/g).
+    public static func int8BlockScales(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, groupSize g: Int) -> [Float] {
+        precondition(w.count == rows * cols && rows % g == 0 && cols % g == 0, "int8 blockwise needs whole blocks")
+        let blockCols = cols / g
+        var amax = [Float](repeating: 0, count: (rows / g) * blockCols)
+        for r in 0..<rows {
+            let scaleRow = (r / g) * blockCols
+            for bj in 0..<blockCols {
+                let row = UnsafeBufferPointer(rebasing: w[(r * cols + bj * g)..<(r * cols + (bj + 1) * g)])
+                amax[scaleRow + bj] = max(amax[scaleRow + bj], NumericChecks.maxAbs(row))
+            }
+        }
+        return amax.map { max($0 / int8Max, minimumScale) }
+    }
+
     /// `w`: (rows, cols) row-major; both divisible by `groupSize`.
     public static func int8Blockwise(_ w: [Float], rows: Int, cols: Int, groupSize g: Int) -> QuantizedWeight {
         precondition(w.count == rows * cols && rows % g == 0 && cols % g == 0, "int8 blockwise needs whole blocks")
-        let blockRows = rows / g, blockCols = cols / g
-        var scales = [Float](repeating: 0, count: blockRows * blockCols)
+        let blockCols = cols / g
+        let scales = w.withUnsafeBufferPointer { int8BlockScales($0, rows: rows, cols: cols, groupSize: g) }
         var q = [UInt8](repeating: 0, count: w.count)
         var maxErr: Float = 0
         var errSquares: Double = 0, normSquares: Double = 0
         w.withUnsafeBufferPointer { w in
             q.withUnsafeMutableBufferPointer { q in
-                for bi in 0..<blockRows {
-                    for bj in 0..<blockCols {
-                        var amax: Float = 0
-                        for r in (bi * g)..<((bi + 1) * g) {
-                            let row = r * cols + bj * g
-                            for c in 0..<g { amax = max(amax, abs(w[row + c])) }
-                        }
-                        let scale = max(amax / int8Max, minimumScale)
-                        scales[bi * blockCols + bj] = scale
-                        for r in (bi * g)..<((bi + 1) * g) {
-                            let row = r * cols + bj * g
-                            for c in 0..<g {
-                                let x = w[row + c]
-                                let v = min(max(x / scale, -int8Max), int8Max).rounded(.toNearestOrEven)
-                                let i = Int8(v)
-                                q[row + c] = UInt8(bitPattern: i)
-                                let e = abs(x - Float(i) * scale)
-                                maxErr = max(maxErr, e)
-                                errSquares += Double(e) * Double(e)
-                                normSquares += Double(x) * Double(x)
-                            }
-                        }
+                for r in 0..<rows {
+                    let scaleRow = (r / g) * blockCols
+                    for c in 0..<cols {
+                        let scale = scales[scaleRow + c / g]
+                        let x = w[r * cols + c]
+                        let i = Int8(min(max(x / scale, -int8Max), int8Max).rounded(.toNearestOrEven))
+                        q[r * cols + c] = UInt8(bitPattern: i)
+                        let e = abs(x - Float(i) * scale)
+                        maxErr = max(maxErr, e)
+                        errSquares += Double(e) * Double(e)
+                        normSquares += Double(x) * Double(x)
                     }
                 }
             }
         }
         return QuantizedWeight(format: .int8Blockwise, data: q, shape: [rows, cols], scale: scales,
-                               scaleShape: [blockRows, blockCols], groupSize: g,
+                               scaleShape: [rows / g, blockCols], groupSize: g,
                                error: error(maxErr, errSquares, normSquares))
+    }
+
+    /// The scalar fp8 scale: absmax / 448, or 1 for an all-zero weight (a zero scale would make 1/scale infinite).
+    public static func float8Scale(_ w: UnsafeBufferPointer<Float>) -> Float {
+        let amax = NumericChecks.maxAbs(w)
+        return amax > 0 ? amax / float8E4M3Max : 1
     }
 
     /// Dequantizes an int8 blockwise weight (for error checks, `diff` and the runner).
@@ -97,10 +107,7 @@ public enum Quantizer {
 
     /// `w`: any shape (stored as is); one scalar scale.
     public static func float8E4M3(_ w: [Float], shape: [Int]) throws -> QuantizedWeight {
-        var amax: Float = 0
-        w.withUnsafeBufferPointer { amax = NumericChecks.maxAbs($0) }
-        // An all-zero weight would make the scale 0 and 1/scale infinite; any positive scale stores its zeros.
-        let scale: Float = amax > 0 ? amax / float8E4M3Max : 1
+        let scale = w.withUnsafeBufferPointer { float8Scale($0) }
         let inverse = 1 / scale
         // Clamped first: e4m3fn has no infinity, values past 464 would round to NaN.
         let scaled = w.map { min(max($0 * inverse, -float8E4M3Max), float8E4M3Max) }
@@ -120,6 +127,14 @@ public enum Quantizer {
         }
         return QuantizedWeight(format: .float8E4M3FN, data: q, shape: shape, scale: [scale], scaleShape: [],
                                groupSize: nil, error: error(maxErr, errSquares, normSquares))
+    }
+
+    /// Dequantizes an fp8 weight: `float(q) * scale`.
+    public static func dequantizeFloat8E4M3(_ q: [UInt8], scale: Float) -> [Float] {
+        var out = [Float](repeating: 0, count: q.count)
+        q.withUnsafeBytes { raw in out.withUnsafeMutableBufferPointer { DTypeConversion.decode(raw, dtype: .f8e4m3, into: $0) } }
+        for i in out.indices { out[i] *= scale }
+        return out
     }
 
     static func error(_ maxErr: Float, _ errSquares: Double, _ normSquares: Double) -> QuantizationError {
