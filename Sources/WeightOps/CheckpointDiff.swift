@@ -58,10 +58,70 @@ public struct CheckpointDiff: Sendable, Codable {
     public var changed: [TensorDifference] = []
     /// Tensors in both with a non-floating dtype whose bytes differ and cannot be compared as values.
     public var incomparable: [String] = []
+    /// Quantized layers (per ComfyUI's `_quantization_metadata`) compared after dequantization, per side.
+    public var dequantizedA = 0
+    public var dequantizedB = 0
 
     enum CodingKeys: String, CodingKey {
         case pathA = "a", pathB = "b", onlyInA = "only_in_a", onlyInB = "only_in_b", shapeChanges = "shape_changes"
         case dtypeChanges = "dtype_changes", identical, equalValues = "equal_values", changed, incomparable
+        case dequantizedA = "dequantized_a", dequantizedB = "dequantized_b"
+    }
+
+    /// Opens both paths (files, folders, indexes) and compares them.
+    public static func run(_ a: String, _ b: String) throws -> CheckpointDiff {
+        try CheckpointDiff(WeightFiles.locate(a).open().dict, WeightFiles.locate(b).open().dict)
+    }
+
+    /// A side of the comparison: its tensors, with quantized layers seen through their dequantized values.
+    struct Side {
+        let dict: any StateDict
+        let quantized: [String: QuantizationMetadata.Layer]
+
+        init(_ dict: any StateDict) throws {
+            self.dict = dict
+            var layers: [String: QuantizationMetadata.Layer] = [:]
+            if let union = dict as? StateDictUnion {
+                for part in union.parts {
+                    layers.merge(try QuantizationMetadata(metadata: part.metadata, path: part.path)?.layers ?? [:]) { a, _ in a }
+                }
+            } else {
+                layers = try QuantizationMetadata(metadata: dict.metadata, path: dict.path)?.layers ?? [:]
+            }
+            quantized = layers
+        }
+
+        /// Model keys: the quantization scales are part of their weight, not tensors of their own.
+        var keys: [String] {
+            dict.keys.filter { key in
+                guard key.hasSuffix(".weight_scale") else { return true }
+                return quantized[String(key.dropLast(".weight_scale".count))] == nil
+            }
+        }
+
+        func layer(of key: String) -> QuantizationMetadata.Layer? {
+            key.hasSuffix(".weight") ? quantized[String(key.dropLast(".weight".count))] : nil
+        }
+
+        /// The float32 values of a quantized weight.
+        func dequantized(_ key: String, _ layer: QuantizationMetadata.Layer) throws -> [Float] {
+            let name = String(key.dropLast(".weight".count))
+            let q = try dict.tensor(key), scale = try dict.tensor(name + ".weight_scale").toFloat32()
+            switch layer.format {
+            case .int8Blockwise:
+                guard q.shape.count == 2, let g = layer.groupSize, g > 0, q.shape[0] % g == 0, q.shape[1] % g == 0,
+                      scale.count == (q.shape[0] / g) * (q.shape[1] / g) else {
+                    throw WeightOpsError.invalidInput(path: dict.path, reason: "quantized layer '\(name)' has inconsistent shapes")
+                }
+                return Quantizer.dequantizeInt8Blockwise(q.copyBytes().map { Int8(bitPattern: $0) }, rows: q.shape[0],
+                                                         cols: q.shape[1], scale: scale, groupSize: g)
+            case .float8E4M3FN:
+                guard scale.count == 1 else {
+                    throw WeightOpsError.invalidInput(path: dict.path, reason: "fp8 layer '\(name)' needs one weight_scale")
+                }
+                return Quantizer.dequantizeFloat8E4M3(q.copyBytes(), scale: scale[0])
+            }
+        }
     }
 
     /// True when every tensor is in both with equal values (dtypes may differ).
@@ -75,11 +135,12 @@ public struct CheckpointDiff: Sendable, Codable {
     public init(_ a: any StateDict, _ b: any StateDict, progress: ((Int, Int) -> Void)? = nil) throws {
         pathA = a.path
         pathB = b.path
-        let keysB = Set(b.keys)
-        let keysA = Set(a.keys)
-        onlyInA = a.keys.filter { !keysB.contains($0) }
-        onlyInB = b.keys.filter { !keysA.contains($0) }
-        let common = a.keys.filter(keysB.contains)
+        let sideA = try Side(a), sideB = try Side(b)
+        let listA = sideA.keys, listB = sideB.keys
+        let keysA = Set(listA), keysB = Set(listB)
+        onlyInA = listA.filter { !keysB.contains($0) }
+        onlyInB = listB.filter { !keysA.contains($0) }
+        let common = listA.filter(keysB.contains)
         var bufferA = [Float](repeating: 0, count: CheckpointDiff.chunkElements)
         var bufferB = [Float](repeating: 0, count: CheckpointDiff.chunkElements)
         for (i, key) in common.enumerated() {
@@ -87,6 +148,18 @@ public struct CheckpointDiff: Sendable, Codable {
             let ta = try a.tensor(key), tb = try b.tensor(key)
             if ta.shape != tb.shape {
                 shapeChanges.append(ShapeChange(name: key, shapeA: ta.shape, shapeB: tb.shape))
+                continue
+            }
+            let layerA = sideA.layer(of: key), layerB = sideB.layer(of: key)
+            if layerA != nil || layerB != nil {
+                if ta.dtype != tb.dtype {
+                    dtypeChanges.append(DTypeChange(name: key, dtypeA: ta.dtype.rawValue, dtypeB: tb.dtype.rawValue))
+                }
+                let va = try layerA.map { try sideA.dequantized(key, $0) } ?? ta.toFloat32()
+                let vb = try layerB.map { try sideB.dequantized(key, $0) } ?? tb.toFloat32()
+                if layerA != nil { dequantizedA += 1 }
+                if layerB != nil { dequantizedB += 1 }
+                record(CheckpointDiff.compare(name: key, dtypes: (ta.dtype, tb.dtype), va, vb))
                 continue
             }
             if ta.dtype != tb.dtype {
@@ -99,14 +172,13 @@ public struct CheckpointDiff: Sendable, Codable {
                 incomparable.append(key)
                 continue
             }
-            let d = CheckpointDiff.compare(ta, tb, bufferA: &bufferA, bufferB: &bufferB)
-            if d.differing == 0 && d.nanMismatches == 0 {
-                equalValues += 1
-            } else {
-                changed.append(d)
-            }
+            record(CheckpointDiff.compare(ta, tb, bufferA: &bufferA, bufferB: &bufferB))
         }
         changed.sort { ($0.maxAbs, $1.name) > ($1.maxAbs, $0.name) }
+    }
+
+    private mutating func record(_ d: TensorDifference) {
+        if d.differing == 0 && d.nanMismatches == 0 { equalValues += 1 } else { changed.append(d) }
     }
 
     static func sameBytes(_ a: TensorView, _ b: TensorView) -> Bool {
@@ -119,33 +191,56 @@ public struct CheckpointDiff: Sendable, Codable {
         }
     }
 
+    /// Running maxima over chunks of values.
+    struct Accumulator {
+        var maxAbs: Float = 0, maxA: Float = 0
+        var differing = 0, nanMismatches = 0
+
+        mutating func add(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) {
+            for i in 0..<a.count {
+                let x = a[i], y = b[i]
+                if x.isNaN || y.isNaN {
+                    if x.isNaN != y.isNaN { nanMismatches += 1 }
+                    continue
+                }
+                maxA = max(maxA, abs(x))
+                // Equal infinities are equal; x - y would be NaN.
+                if x == y { continue }
+                differing += 1
+                maxAbs = max(maxAbs, abs(x - y))
+            }
+        }
+
+        func result(name: String, dtypes: (DType, DType), elements: Int) -> TensorDifference {
+            let rel: Float = maxA > 0 ? maxAbs / maxA : (maxAbs > 0 ? .infinity : 0)
+            return TensorDifference(name: name, dtypeA: dtypes.0.rawValue, dtypeB: dtypes.1.rawValue, maxAbs: maxAbs,
+                                    maxRelative: rel, differing: differing, elements: elements, nanMismatches: nanMismatches)
+        }
+    }
+
     /// Value comparison in chunks of float32.
     static func compare(_ a: TensorView, _ b: TensorView, bufferA: inout [Float], bufferB: inout [Float]) -> TensorDifference {
         let n = a.elementCount
-        var maxAbs: Float = 0, maxA: Float = 0
-        var differing = 0, nanMismatches = 0
+        var acc = Accumulator()
         var start = 0
         while start < n {
             let count = min(chunkElements, n - start)
             decodeChunk(a, start: start, count: count, into: &bufferA)
             decodeChunk(b, start: start, count: count, into: &bufferB)
-            for i in 0..<count {
-                let x = bufferA[i], y = bufferB[i]
-                if x.isNaN || y.isNaN {
-                    if x.isNaN != y.isNaN { nanMismatches += 1 }
-                    continue
+            bufferA.withUnsafeBufferPointer { pa in
+                bufferB.withUnsafeBufferPointer { pb in
+                    acc.add(UnsafeBufferPointer(rebasing: pa[0..<count]), UnsafeBufferPointer(rebasing: pb[0..<count]))
                 }
-                // Equal infinities are equal; x - y would be NaN.
-                if x == y { maxA = max(maxA, abs(x)); continue }
-                differing += 1
-                maxA = max(maxA, abs(x))
-                maxAbs = max(maxAbs, abs(x - y))
             }
             start += count
         }
-        let rel: Float = maxA > 0 ? maxAbs / maxA : (maxAbs > 0 ? .infinity : 0)
-        return TensorDifference(name: a.name, dtypeA: a.dtype.rawValue, dtypeB: b.dtype.rawValue, maxAbs: maxAbs,
-                                maxRelative: rel, differing: differing, elements: n, nanMismatches: nanMismatches)
+        return acc.result(name: a.name, dtypes: (a.dtype, b.dtype), elements: n)
+    }
+
+    static func compare(name: String, dtypes: (DType, DType), _ a: [Float], _ b: [Float]) -> TensorDifference {
+        var acc = Accumulator()
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in acc.add(pa, pb) } }
+        return acc.result(name: name, dtypes: dtypes, elements: a.count)
     }
 
     static func decodeChunk(_ t: TensorView, start: Int, count: Int, into buffer: inout [Float]) {
@@ -172,6 +267,9 @@ public struct CheckpointDiff: Sendable, Codable {
             out.append("\(title): \(names.count)")
             for n in names.prefix(limit) { out.append("  \(n)") }
             if names.count > limit { out.append("  … and \(names.count - limit) more") }
+        }
+        if dequantizedA + dequantizedB > 0 {
+            out.append("dequantized before comparing: \(dequantizedA) layer(s) of A, \(dequantizedB) of B")
         }
         list("only in A", onlyInA)
         list("only in B", onlyInB)

@@ -60,6 +60,10 @@ public struct WeightFiles: Sendable {
             return WeightFiles(directory: directory.isEmpty ? "." : directory, files: .single(name), isFolder: false, otherEntries: [])
         }
         let entries = try fm.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
+        if entries.contains("model_index.json") {
+            throw WeightOpsError.invalidInput(
+                path: path, reason: "is a diffusers pipeline folder; name one of its components (e.g. \(path)/transformer)")
+        }
         let indexes = entries.filter { $0.hasSuffix(".safetensors.index.json") }
         if indexes.count > 1 {
             throw WeightOpsError.invalidInput(path: path, reason: "holds several indexes (\(indexes.joined(separator: ", "))); name one")

@@ -232,10 +232,17 @@ public struct LoRAMergePlan: Sendable {
     /// `--strict`: unmatched modules and shape mismatches are errors, and so is a merge that applies nothing.
     public func validate(strict: Bool) throws {
         if report.applied == 0 {
-            let names = loras.map(\.path).joined(separator: ", ")
+            var parts: [String] = []
+            let unmatched = report.unmatchedCount
+            if unmatched > 0 { parts.append("\(unmatched) name weights the base does not have") }
+            if !report.shapeMismatches.isEmpty { parts.append("\(report.shapeMismatches.count) have other shapes") }
+            for (target, n) in report.otherModel.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                parts.append("\(n) are for a \(target == .textEncoder ? "text encoder" : "transformer"), which the base does not hold")
+            }
             throw WeightOpsError.incompatible(
-                path: names, reason: "none of the LoRA modules match a weight of the base ("
-                    + report.lines.dropFirst().joined(separator: "; ").trimmingLeadingSpaces + ")")
+                path: loras.map(\.path).joined(separator: ", "),
+                reason: "none of the \(report.total) LoRA modules apply to the base (" + parts.joined(separator: "; ")
+                    + "); is this LoRA for another model? --dry-run lists them")
         }
         guard strict else { return }
         let unmatched = LoRAModuleGroup.allCases.flatMap { report.unmatched[$0] ?? [] }

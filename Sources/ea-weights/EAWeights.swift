@@ -6,7 +6,8 @@ struct EAWeights: ParsableCommand {
         commandName: "ea-weights",
         abstract: "Inspect, arrange, merge, convert and test-run EasyAnimate v1 checkpoints on a CPU.",
         version: EAWeightsVersion.string,
-        subcommands: []
+        subcommands: [MergeLoRACommand.self, SwapCommand.self, ExtractMotionModuleCommand.self, ConvertCommand.self,
+                      DiffCommand.self, BenchCommand.self]
     )
 }
 
