@@ -131,6 +131,7 @@ public enum LoRAMerge {
                 guard let apps = component.updates[view.name] else { return [OutputTensor.from(view, as: dtype)] }
                 return [OutputTensor(name: view.name, dtype: dtype, shape: view.shape, source: .compute {
                     var values = view.toFloat32()
+                    view.file.adviseDontNeed(view.byteRange)
                     try values.withUnsafeMutableBufferPointer { try plan.apply(apps, to: $0, tensor: view.name) }
                     return .floats(values)
                 })]

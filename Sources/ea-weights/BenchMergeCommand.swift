@@ -45,6 +45,8 @@ struct BenchMergeCommand: ParsableCommand {
         var synthesizeSeconds: Double
         var mergeSeconds: Double
         var mergePeakRSSBytes: Int
+        /// The merge process's user + system CPU time: the work, apart from waiting for the disk.
+        var mergeCPUSeconds: Double
         var peakToCheckpoint: Double
         var limit: Double
         var passed: Bool
@@ -53,7 +55,7 @@ struct BenchMergeCommand: ParsableCommand {
 
         enum CodingKeys: String, CodingKey {
             case config, checkpointBytes = "checkpoint_bytes", loraBytes = "lora_bytes", synthesizeSeconds = "synthesize_seconds"
-            case mergeSeconds = "merge_seconds", mergePeakRSSBytes = "merge_peak_rss_bytes"
+            case mergeSeconds = "merge_seconds", mergePeakRSSBytes = "merge_peak_rss_bytes", mergeCPUSeconds = "merge_cpu_seconds"
             case peakToCheckpoint = "peak_to_checkpoint", limit, passed, blas, report
         }
 
@@ -61,7 +63,7 @@ struct BenchMergeCommand: ParsableCommand {
             ["synthetic PixArt transformer: \(config.blocks) blocks, width \(config.width), "
                 + "\(ByteCount.format(checkpointBytes)) F32; LoRA rank \(config.rank), \(ByteCount.format(loraBytes))"
                 + " (made in \(String(format: "%.1f", synthesizeSeconds)) s)",
-             "merge-lora: \(String(format: "%.2f", mergeSeconds)) s wall, peak RSS \(ByteCount.format(mergePeakRSSBytes)) "
+             "merge-lora: \(String(format: "%.2f", mergeSeconds)) s wall (\(String(format: "%.2f", mergeCPUSeconds)) s CPU), peak RSS \(ByteCount.format(mergePeakRSSBytes)) "
                 + "= \(String(format: "%.1f", peakToCheckpoint * 100))% of the checkpoint (limit \(Int(limit * 100))%) "
                 + (passed ? "PASS" : "FAIL"),
              "matrix products: \(blas)"]
@@ -110,6 +112,7 @@ struct BenchMergeCommand: ParsableCommand {
         let report = try? JSONDecoder().decode(LoRAMergeResult.self, from: data).report
         let result = Result(config: config, checkpointBytes: checkpointBytes, loraBytes: Self.fileSize(lora),
                             synthesizeSeconds: synthesizeSeconds, mergeSeconds: mergeSeconds, mergePeakRSSBytes: peak,
+                            mergeCPUSeconds: Self.seconds(usage.ru_utime) + Self.seconds(usage.ru_stime),
                             peakToCheckpoint: Double(peak) / Double(max(checkpointBytes, 1)), limit: limit,
                             passed: Double(peak) < limit * Double(checkpointBytes), blas: BLAS.coreDescription, report: report)
         try WeightOpsOutput.print(result, lines: result.lines, asJSON: json)
@@ -121,6 +124,8 @@ struct BenchMergeCommand: ParsableCommand {
         if let path = Bundle.main.executablePath { return path }
         throw ValidationError("cannot find the ea-weights executable to run the merge")
     }
+
+    static func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
 
     static func fileSize(_ path: String) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
