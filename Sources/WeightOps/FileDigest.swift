@@ -5,7 +5,8 @@ import Darwin
 #endif
 import Crypto
 
-/// A file's size and SHA-256 (lowercase hex), as the manifest records them.
+/// A file's size and SHA-256 (lowercase hex), as the manifest records them. Files are read in chunks with read(2)
+/// so hashing a multi-GB checkpoint does not grow the process's resident memory the way touching an mmap would.
 public struct FileDigest: Sendable, Equatable, Codable {
     public let size: Int64
     public let sha256: String
@@ -42,6 +43,11 @@ public struct FileDigest: Sendable, Equatable, Codable {
             progress?(Int64(n))
         }
         return FileDigest(size: total, sha256: hex(hasher.finalize()))
+    }
+
+    /// The SHA-256 of a whole file, lowercase hex.
+    public static func sha256(path: String) throws -> String {
+        try compute(path: path).sha256
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
