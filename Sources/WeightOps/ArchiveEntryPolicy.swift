@@ -11,8 +11,8 @@ enum ArchiveEntryType: Equatable, Sendable {
 /// What extracting one admitted entry does, with paths relative to the model folder (never empty except for the
 /// folder itself, never containing `.`, `..` or empty components).
 enum ArchiveEntryAction: Equatable, Sendable {
-    /// The top-level folder itself (or `./`): nothing to create.
-    case root
+    /// The top-level folder itself (`top`), or `./`: nothing to create.
+    case root(top: Bool)
     /// Create the folders in `create` (missing parents first, then the entry itself unless an earlier entry
     /// already implied it).
     case directory(path: String, create: [String])
@@ -55,7 +55,7 @@ struct ArchiveEntryPolicy {
             guard type == .directory else {
                 throw ArchiveError.unsafeEntry(path: archive, entry: name, reason: "its name is empty or '.'")
             }
-            return .root
+            return .root(top: false)
         }
         if let topName, topName != top {
             throw ArchiveError.layout(path: archive, reason: "it holds both '\(topName)' and '\(top)' at the top level")
@@ -68,7 +68,7 @@ struct ArchiveEntryPolicy {
             }
             if rootListed { throw ArchiveError.duplicateEntry(path: archive, entry: name) }
             rootListed = true
-            return .root
+            return .root(top: true)
         }
         var parents: [String] = []
         var prefix = ""

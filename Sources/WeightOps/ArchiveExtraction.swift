@@ -485,6 +485,7 @@ private final class Extractor {
     private var files: [String: FileDigest] = [:]
     private var extractedBytes: Int64 = 0
     private var destination: String?
+    private var rootPermissions: UInt32 = 0o755
 
     init(input: ArchiveInput, directory: String, staging: StagingFolder, options: ArchiveExtractionOptions) {
         self.input = input
@@ -523,6 +524,10 @@ private final class Extractor {
             staging: staging.path, finalPath: destination, files: sorted.map(\.path), archive: input.path,
             requirePixArt: options.requirePixArtFolder)
         if options.isCancelled() { throw ArchiveError.interrupted(path: input.path) }
+        // The staging folder was made private (0700); it becomes the model folder with the archive's mode.
+        let mask = umask(0)
+        umask(mask)
+        chmod(staging.path, mode_t((rootPermissions & 0o755) | 0o700) & ~mask)
         try staging.commit(to: destination, flushing: folders)
         return ArchiveExtractionResult(
             archive: input.path, folder: destination, compression: input.compression, files: sorted,
@@ -554,8 +559,8 @@ private final class Extractor {
 
     private func perform(_ action: ArchiveEntryAction, entry: TarEntry, reader: TarReader) throws {
         switch action {
-        case .root:
-            return
+        case let .root(top):
+            if top { rootPermissions = entry.permissions }
         case let .directory(_, create):
             try makeFolders(create, permissions: entry.permissions)
         case let .file(path, parents):

@@ -25,10 +25,10 @@ public enum PixArtFolder {
         ("tokenizer", "tokenizer_config.json"), ("scheduler", "scheduler_config.json"),
     ]
     /// The networks, the file names diffusers/transformers load, and the kind their weights must have.
-    public static let networks: [(name: String, weights: String)] = [
-        ("transformer", "diffusion_pytorch_model"),
-        ("vae", "diffusion_pytorch_model"),
-        ("text_encoder", "model"),
+    public static let networks: [(name: String, weights: String, kind: ModelKind)] = [
+        ("transformer", "diffusion_pytorch_model", .pixartTransformer2D),
+        ("vae", "diffusion_pytorch_model", .vae),
+        ("text_encoder", "model", .t5Encoder),
     ]
 
     /// What is missing or wrong, one phrase each (empty when the folder is complete).
@@ -63,8 +63,11 @@ public enum PixArtFolder {
             switch weights(of: network.name, in: folder, baseName: network.weights) {
             case .none:
                 problems.append("\(network.name)/ has no \(network.weights).safetensors (or its index)")
-            case .some:
-                break
+            case let .some(path):
+                // Unreadable weights are reported by the validation of every weight file, not here.
+                if let dict = try? ModelFolderCheck.openWeights(path), ModelKind.detect(dict) != network.kind {
+                    problems.append("\(network.name)/ holds \(ModelKind.detect(dict)) weights, not \(network.kind)")
+                }
             }
         }
         return problems
@@ -112,5 +115,44 @@ enum ModelFolderCheck {
     static func openWeights(_ path: String) throws -> any StateDict {
         if path.hasSuffix(".index.json") { return try ShardIndex.open(path) }
         return try SafetensorsFile(path: path)
+    }
+}
+
+/// The `kind` the manifest records for each file: the model kind for weights (for a sharded checkpoint, the
+/// kind of the whole checkpoint on every shard), else `safetensors-index`, `tokenizer`, `config` or `other`.
+public enum FileKinds {
+    public static let index = "safetensors-index"
+    public static let tokenizer = "tokenizer"
+    public static let config = "config"
+    public static let other = "other"
+
+    /// Kinds of `files` (relative to `folder`). Reads only headers.
+    public static func ofFolder(_ folder: String, files: [String]) -> [String: String] {
+        var kinds: [String: String] = [:]
+        for file in files where file.hasSuffix(".safetensors.index.json") {
+            kinds[file] = index
+            let directory = (file as NSString).deletingLastPathComponent
+            guard let dict = try? ShardIndex.open(folder + "/" + file) else { continue }
+            let kind = ModelKind.detect(dict).rawValue
+            for shard in dict.shardNames {
+                kinds[directory.isEmpty ? shard : directory + "/" + shard] = kind
+            }
+        }
+        for file in files where kinds[file] == nil {
+            kinds[file] = ofFile(folder + "/" + file, relative: file)
+        }
+        return kinds
+    }
+
+    /// The kind of one file; `relative` (its path in its model folder) tells tokenizer files apart.
+    public static func ofFile(_ path: String, relative: String? = nil) -> String {
+        let name = relative ?? (path as NSString).lastPathComponent
+        if name.hasSuffix(".safetensors") {
+            return (try? SafetensorsFile(path: path)).map { ModelKind.detect($0).rawValue } ?? ModelKind.unknown.rawValue
+        }
+        if name.hasSuffix(".safetensors.index.json") { return index }
+        if name.hasPrefix("tokenizer/") || name.contains("/tokenizer/") { return tokenizer }
+        if name.hasSuffix(".json") || name.hasSuffix(".yaml") || name.hasSuffix(".txt") { return config }
+        return other
     }
 }

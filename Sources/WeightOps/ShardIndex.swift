@@ -56,6 +56,9 @@ struct ShardIndex: StateDict {
         return ShardIndex(path: path, keys: shardOf.keys.sorted(), metadata: metadata, shards: shards, shardOf: shardOf)
     }
 
+    /// The shard file names, sorted.
+    var shardNames: [String] { shards.keys.sorted() }
+
     func info(_ name: String) -> TensorInfo? {
         shardOf[name].flatMap { shards[$0]?.info(name) }
     }
