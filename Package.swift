@@ -34,7 +34,7 @@ let package = Package(
         ),
         .target(
             name: "Runner",
-            dependencies: ["Safetensors", "CFFmpeg", "CSentencePiece", "Yams"]
+            dependencies: ["Safetensors", "WeightOps", "CFFmpeg", "CSentencePiece", "Yams"]
         ),
         .executableTarget(
             name: "ea-weights",

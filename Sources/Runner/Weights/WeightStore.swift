@@ -1,0 +1,114 @@
+import Foundation
+import Safetensors
+
+/// The weights a model is built from: one or more state dicts, later ones overriding earlier ones (a motion
+/// module over a 2D backbone), plus owned replacements (LoRA-merged tensors). It remembers which keys the
+/// model bound so unused weights are reported instead of silently ignored.
+public final class WeightStore: @unchecked Sendable {
+    public let name: String
+    private let layers: [StateDict]
+    private var replacements: [String: Tensor]
+    private var consumed = Set<String>()
+    private let lock = NSLock()
+
+    public init(name: String, layers: [StateDict], replacements: [String: Tensor] = [:]) {
+        self.name = name
+        self.layers = layers
+        self.replacements = replacements
+    }
+
+    public convenience init(_ dict: StateDict) {
+        self.init(name: dict.path, layers: [dict])
+    }
+
+    public var root: WeightScope { WeightScope(store: self, prefix: "") }
+
+    public func scope(_ prefix: String) -> WeightScope { root.scope(prefix) }
+
+    /// Every key the store offers.
+    public var allKeys: Set<String> {
+        var keys = Set(replacements.keys)
+        for layer in layers { keys.formUnion(layer.keys) }
+        return keys
+    }
+
+    public func contains(_ key: String) -> Bool {
+        replacements[key] != nil || layers.contains { $0.contains(key) }
+    }
+
+    public func shape(of key: String) -> [Int]? {
+        if let t = replacements[key] { return t.shape }
+        for layer in layers.reversed() { if let info = layer.info(key) { return info.shape } }
+        return nil
+    }
+
+    public func replace(_ key: String, with tensor: Tensor) {
+        lock.lock(); defer { lock.unlock() }
+        replacements[key] = tensor
+    }
+
+    /// The weight `key`, checked against `shape` when given.
+    public func parameter(_ key: String, shape expected: [Int]? = nil) throws -> Parameter {
+        let parameter: Parameter
+        if let t = replacements[key] {
+            parameter = Parameter(key: key, tensor: t)
+        } else if let layer = layers.last(where: { $0.contains(key) }) {
+            let view = try layer.tensor(key)
+            guard view.dtype.isFloatingPoint || view.dtype == .i8 || view.dtype == .u8 else {
+                throw RunnerError.unsupportedWeightType(key: key, source: layer.path, dtype: view.dtype.rawValue)
+            }
+            parameter = Parameter(key: key, view: view)
+        } else {
+            throw RunnerError.missingWeight(key: key, source: name)
+        }
+        if let expected, parameter.shape != expected {
+            throw RunnerError.shapeMismatch(key: key, source: name, expected: expected, actual: parameter.shape)
+        }
+        markConsumed(key)
+        return parameter
+    }
+
+    public func markConsumed(_ key: String) {
+        lock.lock(); defer { lock.unlock() }
+        consumed.insert(key)
+    }
+
+    /// Keys present but never bound, minus those `ignoring` accepts (e.g. buffers the model recomputes).
+    public func unusedKeys(ignoring: (String) -> Bool = { _ in false }) -> [String] {
+        lock.lock(); defer { lock.unlock() }
+        return allKeys.subtracting(consumed).filter { !ignoring($0) }.sorted()
+    }
+
+    /// Throws when the model left weights unbound: an unexpected key means a wrong or mismatched checkpoint.
+    public func requireAllConsumed(ignoring: (String) -> Bool = { _ in false }) throws {
+        let unused = unusedKeys(ignoring: ignoring)
+        guard unused.isEmpty else { throw RunnerError.unexpectedWeights(source: name, keys: unused) }
+    }
+}
+
+/// A view of a `WeightStore` under a key prefix, the way the checkpoint nests modules
+/// (`scope("transformer_blocks").scope("0").parameter("attn1.to_q.weight")`).
+public struct WeightScope: Sendable {
+    public let store: WeightStore
+    public let prefix: String
+
+    public func scope(_ name: String) -> WeightScope {
+        WeightScope(store: store, prefix: prefix + name + ".")
+    }
+
+    public func scope(_ index: Int) -> WeightScope { scope(String(index)) }
+
+    public func key(_ name: String) -> String { prefix + name }
+
+    public func contains(_ name: String) -> Bool { store.contains(prefix + name) }
+
+    public func shape(of name: String) -> [Int]? { store.shape(of: prefix + name) }
+
+    public func parameter(_ name: String, shape: [Int]? = nil) throws -> Parameter {
+        try store.parameter(prefix + name, shape: shape)
+    }
+
+    public func optionalParameter(_ name: String, shape: [Int]? = nil) throws -> Parameter? {
+        contains(name) ? try parameter(name, shape: shape) : nil
+    }
+}
