@@ -7,8 +7,8 @@ import Safetensors
 public struct WeightFiles: Sendable {
     public enum Files: Sendable {
         case single(String)
-        /// Index file name, shard file names in index order, key → shard, the index's own metadata.
-        case sharded(index: String, shards: [String], weightMap: [String: String], indexMetadata: [String: JSONValue])
+        /// Index file name and its contents.
+        case sharded(index: String, contents: Safetensors.ShardIndex)
     }
 
     /// The folder holding the files.
@@ -23,25 +23,22 @@ public struct WeightFiles: Sendable {
     public var weightFileNames: [String] {
         switch files {
         case let .single(name): return [name]
-        case let .sharded(_, shards, _, _): return shards
+        case let .sharded(_, contents): return contents.shardFiles
         }
     }
 
     public func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
-    /// Opens every weight file; the state dict is all of them as one.
+    /// Opens every weight file (a sharded checkpoint is checked against its index); the state dict is all of them.
     public func open() throws -> (dict: any StateDict, files: [(name: String, file: SafetensorsFile)]) {
-        let opened = try weightFileNames.map { (name: $0, file: try SafetensorsFile(path: path($0))) }
-        if case let .sharded(index, _, weightMap, _) = files {
-            for (key, shard) in weightMap {
-                guard let file = opened.first(where: { $0.name == shard })?.file, file.info(key) != nil else {
-                    throw WeightOpsError.invalidInput(
-                        path: path(index), reason: "maps '\(key)' to \(shard), which does not hold it (incomplete download?)")
-                }
-            }
+        switch files {
+        case let .single(name):
+            let file = try SafetensorsFile(path: path(name))
+            return (file, [(name, file)])
+        case let .sharded(index, contents):
+            let checkpoint = try ShardedCheckpoint(indexPath: path(index))
+            return (checkpoint, Array(zip(contents.shardFiles, checkpoint.shards)))
         }
-        if opened.count == 1, let only = opened.first { return (only.file, opened) }
-        return (try StateDictUnion(opened.map(\.file)), opened)
     }
 
     /// Recognises `path`: a .safetensors file, a *.safetensors.index.json, or a folder holding either.
@@ -83,32 +80,9 @@ public struct WeightFiles: Sendable {
     }
 
     static func sharded(directory: String, index: String, isFolder: Bool, others: [String]) throws -> WeightFiles {
-        let indexPath = (directory as NSString).appendingPathComponent(index)
-        guard let data = FileManager.default.contents(atPath: indexPath) else {
-            throw WeightOpsError.invalidInput(path: indexPath, reason: "cannot be read")
-        }
-        let json: JSONValue
-        do { json = try JSONParser.parse([UInt8](data)) } catch {
-            throw WeightOpsError.invalidInput(path: indexPath, reason: "is not valid JSON: \(error)")
-        }
-        guard let fields = json.objectValue,
-              let map = fields.first(where: { $0.0 == "weight_map" })?.1.objectValue else {
-            throw WeightOpsError.invalidInput(path: indexPath, reason: "has no \"weight_map\" object")
-        }
-        var weightMap: [String: String] = [:]
-        var shards: [String] = []
-        for (key, value) in map {
-            guard let shard = value.stringValue, !shard.contains("/"), !shard.hasPrefix(".") else {
-                throw WeightOpsError.invalidInput(path: indexPath, reason: "maps '\(key)' to \(value.compactText), not a shard file name in the folder")
-            }
-            weightMap[key] = shard
-            if !shards.contains(shard) { shards.append(shard) }
-        }
-        var indexMetadata: [String: JSONValue] = [:]
-        for (k, v) in fields.first(where: { $0.0 == "metadata" })?.1.objectValue ?? [] { indexMetadata[k] = v }
-        return WeightFiles(directory: directory, files: .sharded(index: index, shards: shards.sorted(), weightMap: weightMap,
-                                                                 indexMetadata: indexMetadata),
-                           isFolder: isFolder, otherEntries: others)
+        let contents = try Safetensors.ShardIndex(path: (directory as NSString).appendingPathComponent(index))
+        return WeightFiles(directory: directory, files: .sharded(index: index, contents: contents), isFolder: isFolder,
+                           otherEntries: others)
     }
 }
 

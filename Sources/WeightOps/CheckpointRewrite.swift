@@ -75,9 +75,12 @@ public enum CheckpointRewrite {
             for t in tensors { weightMap[t.name] = name }
             totalSize += tensors.reduce(0) { $0 + $1.byteCount }
         }
-        if case let .sharded(index, _, _, indexMetadata) = weights.files {
-            let text = ShardIndex.text(totalSize: totalSize, metadata: indexMetadata, weightMap: weightMap)
-            try writeSmallFile(Array(text.utf8), to: (folder as NSString).appendingPathComponent(index))
+        if case let .sharded(index, contents) = weights.files {
+            // The input index's metadata, with the new size.
+            var metadata = contents.metadata.filter { $0.0 != "total_size" }
+            metadata.insert(("total_size", .integer(Int64(totalSize))), at: 0)
+            let bytes = Safetensors.ShardIndex(metadata: metadata, weightMap: weightMap).encoded()
+            try writeSmallFile(bytes, to: (folder as NSString).appendingPathComponent(index))
         }
         if weights.isFolder {
             for entry in weights.otherEntries {
@@ -88,28 +91,18 @@ public enum CheckpointRewrite {
 
     /// Runs `body` with a fresh hidden folder next to `destination`, then renames it to `destination`.
     static func inStagingFolder(_ destination: String, _ body: (String) throws -> Void) throws {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: destination) {
+        if FileManager.default.fileExists(atPath: destination) {
             throw WeightOpsError.invalidInput(path: destination, reason: "already exists; choose another --out or remove it first")
         }
         let parent = (destination as NSString).deletingLastPathComponent
-        let stage = ((parent.isEmpty ? "." : parent) as NSString)
-            .appendingPathComponent(".\((destination as NSString).lastPathComponent).partial-\(getpid())")
-        try? fm.removeItem(atPath: stage)
-        do {
-            try fm.createDirectory(atPath: stage, withIntermediateDirectories: true)
-        } catch {
-            throw WeightOpsError.invalidInput(path: destination, reason: "cannot create the output folder: \(error.localizedDescription)")
+        let stage = try StagingFolder(in: parent.isEmpty ? "." : parent)
+        try body(stage.path)
+        let folders = (FileManager.default.subpaths(atPath: stage.path) ?? []).filter {
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: (stage.path as NSString).appendingPathComponent($0), isDirectory: &isDirectory)
+                && isDirectory.boolValue
         }
-        do {
-            try body(stage)
-            guard rename(stage, destination) == 0 else {
-                throw WeightOpsError.invalidInput(path: destination, reason: "cannot move the finished folder into place: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            try? fm.removeItem(atPath: stage)
-            throw error
-        }
+        try stage.commit(to: destination, flushing: folders)
     }
 
     /// Hard-links a file (or every file of a folder, recursively); copies when linking is not possible.
@@ -139,21 +132,4 @@ public enum CheckpointRewrite {
             throw WeightOpsError.invalidInput(path: path, reason: "cannot be written")
         }
     }
-}
-
-/// The `*.safetensors.index.json` of a sharded checkpoint, written as transformers' `save_pretrained` writes it
-/// (`json.dumps(index, indent=2, sort_keys=True) + "\n"`).
-public enum ShardIndex {
-    public static func text(totalSize: Int, metadata: [String: JSONValue], weightMap: [String: String]) -> String {
-        var meta = metadata
-        meta["total_size"] = .integer(Int64(totalSize))
-        var out = "{\n  \"metadata\": {\n"
-        out += meta.keys.sorted().map { "    \(quote($0)): \(meta[$0]?.compactText ?? "null")" }.joined(separator: ",\n")
-        out += "\n  },\n  \"weight_map\": {\n"
-        out += weightMap.keys.sorted().map { "    \(quote($0)): \(quote(weightMap[$0] ?? ""))" }.joined(separator: ",\n")
-        out += "\n  }\n}\n"
-        return out
-    }
-
-    static func quote(_ s: String) -> String { JSONValue.string(s).compactText }
 }

@@ -1,127 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
 import Safetensors
 
-/// One tensor of a checkpoint being written, and where its bytes come from.
-public struct OutputTensor: Sendable {
-    public enum Source: @unchecked Sendable {
-        /// The input's bytes, unchanged (the dtypes must match): copied straight from the mmap.
-        case copy(TensorView)
-        /// The input converted to the output dtype chunk by chunk, as PyTorch's `.to(dtype)` would.
-        case convert(TensorView)
-        /// Values computed when the writer reaches the tensor, then released.
-        case compute(() throws -> ComputedTensor)
-    }
-
-    public let name: String
-    public let dtype: DType
-    public let shape: [Int]
-    public let source: Source
-
-    public init(name: String, dtype: DType, shape: [Int], source: Source) {
-        self.name = name
-        self.dtype = dtype
-        self.shape = shape
-        self.source = source
-    }
-
-    /// An input tensor carried over in `dtype` (copied when it already has it).
-    public static func from(_ view: TensorView, as dtype: DType? = nil) -> OutputTensor {
-        let target = dtype ?? view.dtype
-        return OutputTensor(name: view.name, dtype: target, shape: view.shape,
-                            source: target == view.dtype ? .copy(view) : .convert(view))
-    }
-
-    public var byteCount: Int { shape.reduce(dtype.size, *) }
-}
-
-/// What a `.compute` source produces.
+/// What an operation computes for one output tensor when the writer reaches it.
 public enum ComputedTensor: Sendable {
-    /// Float32 values, encoded to the output dtype on write.
+    /// Float32 values, encoded to the output dtype (overflow checked).
     case floats([Float])
     /// Bytes already in the output dtype.
     case bytes([UInt8])
 }
 
-/// Streams `OutputTensor`s into safetensors files: one tensor at a time, so memory stays near the largest
-/// computed tensor whatever the checkpoint size. Copied inputs are released from memory (madvise) once
-/// written, so reading a multi-GB mmap does not grow the resident set either.
-public enum CheckpointStreamer {
-    /// Called after each tensor is encoded, before the next; throwing aborts the whole write (nothing is left
-    /// at the destination). `stats` says what narrowing lost (zero for copies).
-    public typealias Check = (_ tensor: OutputTensor, _ stats: ConversionStats) throws -> Void
+extension OutputTensor {
+    /// An input tensor carried over in `dtype`: copied from the mmap when it already has it, else converted
+    /// chunk by chunk while writing.
+    public static func from(_ view: TensorView, as dtype: DType? = nil) -> OutputTensor {
+        let target = dtype ?? view.dtype
+        return target == view.dtype ? .copy(view) : .converted(view, to: target)
+    }
 
-    /// Bytes handed to the writer per call when copying or converting large tensors.
-    static let chunkBytes = 16 << 20
-
-    /// Writes one file atomically. `progress` gets (bytes written, total bytes).
-    public static func write(to path: String, tensors: [OutputTensor], metadata: [String: String],
-                             check: Check? = nil, progress: ((Int, Int) -> Void)? = nil) throws {
-        let total = tensors.reduce(0) { $0 + $1.byteCount }
-        var done = 0
-        var byName: [String: OutputTensor] = [:]
-        for t in tensors { byName[t.name] = t }
-        try StreamingFileWriter.write(path: path, tensors: tensors.map { ($0.name, $0.dtype, $0.shape) },
-                                      metadata: metadata) { name, sink in
-            guard let t = byName[name] else { return }
-            let stats = try emit(t, into: sink)
-            try check?(t, stats)
-            done += t.byteCount
-            progress?(done, total)
+    /// A tensor computed when the writer reaches it (and released after). Float results are encoded to `dtype`
+    /// and `check` sees what the encoding lost, so an overflow can stop the write before anything is in place.
+    public static func computing(name: String, dtype: DType, shape: [Int], check: CheckpointStreamer.Check? = nil,
+                                 _ produce: @escaping () throws -> ComputedTensor) -> OutputTensor {
+        .computed(name: name, dtype: dtype, shape: shape) { buffer in
+            switch try produce() {
+            case let .bytes(bytes):
+                guard bytes.count == buffer.count else {
+                    throw WeightOpsError.invalidInput(path: name, reason: "computed \(bytes.count) bytes, the tensor needs \(buffer.count)")
+                }
+                bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+            case let .floats(values):
+                guard values.count * dtype.size == buffer.count else {
+                    throw WeightOpsError.invalidInput(path: name, reason: "computed \(values.count) values for \(shape)")
+                }
+                let stats = try values.withUnsafeBufferPointer { try DTypeConversion.encode($0, as: dtype, into: buffer) }
+                try check?(name, dtype, stats)
+            }
         }
     }
 
-    static func emit(_ t: OutputTensor, into sink: (UnsafeRawBufferPointer) throws -> Void) throws -> ConversionStats {
-        switch t.source {
-        case let .copy(view):
-            precondition(view.dtype == t.dtype, "copy needs equal dtypes")
-            try view.withUnsafeBytes { raw in
-                var start = 0
-                while start < raw.count {
-                    let end = min(raw.count, start + chunkBytes)
-                    try sink(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
-                    start = end
-                }
+    /// Bytes this tensor takes in the file.
+    public var byteCount: Int { shape.reduce(dtype.size, *) }
+}
+
+/// Writes checkpoints with `SafetensorsWriter` (streaming, byte-identical to safetensors' save_file, atomic),
+/// adding a check of every conversion before the file is put in place: one tensor that would overflow F16 fails
+/// the whole write and leaves nothing behind.
+public enum CheckpointStreamer {
+    /// Sees what encoding a tensor lost; throwing stops the write.
+    public typealias Check = (_ tensor: String, _ dtype: DType, _ stats: ConversionStats) throws -> Void
+
+    /// Writes one file: to a hidden sibling, checked, then renamed to `path`. `progress` gets (done, total) bytes.
+    public static func write(to path: String, tensors: [OutputTensor], metadata: [String: String]?,
+                             check: Check? = nil, progress: ((Int, Int) -> Void)? = nil) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let pending = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(".\(name).ea-weights-\(getpid())")
+        var writer = SafetensorsWriter(metadata: metadata, progress: progress)
+        writer.isCancelled = { Interruption.isRequested }
+        let dtypes = Dictionary(tensors.map { ($0.name, $0.dtype) }, uniquingKeysWith: { a, _ in a })
+        do {
+            let report = try writer.write(tensors, to: pending)
+            // Views converted by the writer report their losses only now; computed tensors were checked while written.
+            for (tensor, stats) in report.conversions.sorted(by: { $0.key < $1.key }) {
+                try check?(tensor, dtypes[tensor] ?? .f32, stats)
             }
-            view.file.adviseDontNeed(view.byteRange)
-            return .zero
-        case let .convert(view):
-            var stats = ConversionStats.zero
-            let inStep = max(1, chunkBytes / max(t.dtype.size, view.dtype.size)) * view.dtype.size
-            var out = [UInt8](repeating: 0, count: inStep / view.dtype.size * t.dtype.size)
-            try view.withUnsafeBytes { raw in
-                var start = 0
-                while start < raw.count {
-                    let end = min(raw.count, start + inStep)
-                    let n = (end - start) / view.dtype.size * t.dtype.size
-                    try out.withUnsafeMutableBytes { o in
-                        stats += try DTypeConversion.convert(UnsafeRawBufferPointer(rebasing: raw[start..<end]),
-                                                             from: view.dtype, to: t.dtype,
-                                                             into: UnsafeMutableRawBufferPointer(rebasing: o[0..<n]))
-                        try sink(UnsafeRawBufferPointer(rebasing: o[0..<n]))
-                    }
-                    start = end
-                }
+            guard rename(pending, path) == 0 else {
+                throw WeightOpsError.invalidInput(path: path, reason: "cannot be written: \(String(cString: strerror(errno)))")
             }
-            view.file.adviseDontNeed(view.byteRange)
-            return stats
-        case let .compute(produce):
-            switch try produce() {
-            case let .bytes(bytes):
-                precondition(bytes.count == t.byteCount, "computed tensor has the wrong size")
-                try bytes.withUnsafeBytes { try sink($0) }
-                return .zero
-            case let .floats(values):
-                precondition(values.count * t.dtype.size == t.byteCount, "computed tensor has the wrong size")
-                if t.dtype == .f32 {
-                    try values.withUnsafeBytes { try sink($0) }
-                    return .zero
-                }
-                var out = [UInt8](repeating: 0, count: t.byteCount)
-                let stats = try values.withUnsafeBufferPointer { v in
-                    try out.withUnsafeMutableBytes { try DTypeConversion.encode(v, as: t.dtype, into: $0) }
-                }
-                try out.withUnsafeBytes { try sink($0) }
-                return stats
-            }
+        } catch {
+            unlink(pending)
+            throw error
         }
     }
 }

@@ -84,7 +84,7 @@ public struct ConvertReport: Sendable, Codable {
         var out: [String] = []
         out.append("\(input) -> \(output ?? "(dry run)") as \(target): \(converted) tensor(s) converted, "
                    + "\(quantized.count) layer(s) quantized, \(kept.count) kept, \(unchanged) unchanged")
-        out.append("size: \(ByteCount.format(bytesIn)) -> \(ByteCount.format(bytesOut))")
+        out.append("size: \(TerminalProgress.bytes(Int64(bytesIn))) -> \(TerminalProgress.bytes(Int64(bytesOut)))")
         if !quantized.isEmpty {
             let worst = quantized.sorted { $0.error.relative > $1.error.relative }
             out.append("quantization error per layer (max abs / relative L2), worst first:")
@@ -158,12 +158,12 @@ public enum Convert {
             }
             return m
         }
-        let check: CheckpointStreamer.Check = { tensor, stats in
+        let check: CheckpointStreamer.Check = { tensor, dtype, stats in
             if stats.overflowed > 0 || stats.underflowed > 0 {
-                log.report.lossy.append(.init(name: tensor.name, overflowed: stats.overflowed, underflowed: stats.underflowed))
+                log.report.lossy.append(.init(name: tensor, overflowed: stats.overflowed, underflowed: stats.underflowed))
             }
             if stats.overflowed > 0 && !options.allowOverflow {
-                throw WeightOpsError.overflow(tensor: tensor.name, dtype: tensor.dtype.rawValue, count: stats.overflowed)
+                throw WeightOpsError.overflow(tensor: tensor, dtype: dtype.rawValue, count: stats.overflowed)
             }
         }
 
@@ -244,25 +244,31 @@ public enum Convert {
         }
         let layer = String(name.dropLast(".weight".count))
         let rows = view.shape[0], cols = view.shape[1], g = options.groupSize
+        func quantized(_ w: [Float]) throws -> QuantizedWeight {
+            format.isBlockwise ? Quantizer.int8Blockwise(w, rows: rows, cols: cols, groupSize: g)
+                               : try Quantizer.float8E4M3(w, shape: view.shape)
+        }
+        if options.dryRun {
+            // Nothing is written, but the error is measured so the report is the real one.
+            let q = try quantized(view.toFloat32())
+            log.report.quantized.append(.init(layer: layer, format: format.rawValue, groupSize: q.groupSize, error: q.error))
+            return []
+        }
         // The scale is written before the weight (F32 sorts first in the file), so each is computed on its own
         // from the source; only one decoded weight is alive at a time.
         let scaleShape = format.isBlockwise ? [rows / g, cols / g] : []
-        let scale = OutputTensor(name: layer + ".weight_scale", dtype: .f32, shape: scaleShape, source: .compute {
+        let scale = OutputTensor.computing(name: layer + ".weight_scale", dtype: .f32, shape: scaleShape) {
             let w = view.toFloat32()
             return .floats(w.withUnsafeBufferPointer { w in
                 format.isBlockwise ? Quantizer.int8BlockScales(w, rows: rows, cols: cols, groupSize: g) : [Quantizer.float8Scale(w)]
             })
-        })
-        let weight = OutputTensor(name: name, dtype: format.storageDType, shape: view.shape, source: .compute {
-            let w = view.toFloat32()
-            let q = format.isBlockwise ? Quantizer.int8Blockwise(w, rows: rows, cols: cols, groupSize: g)
-                                       : try Quantizer.float8E4M3(w, shape: view.shape)
+        }
+        let weight = OutputTensor.computing(name: name, dtype: format.storageDType, shape: view.shape) {
+            let q = try quantized(view.toFloat32())
+            view.file.adviseDontNeed(view.byteRange)
             log.report.quantized.append(.init(layer: layer, format: format.rawValue, groupSize: q.groupSize, error: q.error))
             return .bytes(q.data)
-        })
-        if !options.dryRun { return [scale, weight] }
-        // A dry run still measures the error, so the report is the real one.
-        _ = try weight.computeForReport()
+        }
         return [scale, weight]
     }
 
@@ -290,10 +296,3 @@ final class ConvertLog: @unchecked Sendable {
     init(report: ConvertReport) { self.report = report }
 }
 
-extension OutputTensor {
-    /// Runs a `.compute` source without writing (dry runs).
-    func computeForReport() throws -> ComputedTensor? {
-        if case let .compute(produce) = source { return try produce() }
-        return nil
-    }
-}

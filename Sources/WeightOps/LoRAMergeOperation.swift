@@ -124,17 +124,22 @@ public enum LoRAMerge {
         }
         let provenanceText = ProvenanceEntry.metadataText(provenance)
 
+        let check: CheckpointStreamer.Check = { tensor, dtype, stats in
+            if stats.overflowed > 0 {
+                throw WeightOpsError.overflow(tensor: tensor, dtype: dtype.rawValue, count: stats.overflowed)
+            }
+        }
         func rewrite(component index: Int) -> TensorRewrite {
             let component = plan.components[index]
             return { view in
                 let dtype = options.dtype.target(for: view.dtype)
                 guard let apps = component.updates[view.name] else { return [OutputTensor.from(view, as: dtype)] }
-                return [OutputTensor(name: view.name, dtype: dtype, shape: view.shape, source: .compute {
+                return [OutputTensor.computing(name: view.name, dtype: dtype, shape: view.shape, check: check) {
                     var values = view.toFloat32()
                     view.file.adviseDontNeed(view.byteRange)
                     try values.withUnsafeMutableBufferPointer { try plan.apply(apps, to: $0, tensor: view.name) }
                     return .floats(values)
-                })]
+                }]
             }
         }
         func metadata(for dict: [String: String]) -> CheckpointRewrite.Metadata {
@@ -146,12 +151,6 @@ public enum LoRAMerge {
                 return m
             }
         }
-        let check: CheckpointStreamer.Check = { tensor, stats in
-            if stats.overflowed > 0 {
-                throw WeightOpsError.overflow(tensor: tensor.name, dtype: tensor.dtype.rawValue, count: stats.overflowed)
-            }
-        }
-
         switch layout {
         case let .weights(weights):
             let part = parts[0]

@@ -62,23 +62,22 @@ public enum MergeBenchmark {
         let transformer = (directory as NSString).appendingPathComponent("transformer.safetensors")
         let lora = (directory as NSString).appendingPathComponent("lora.safetensors")
         var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func random(_ shape: [Int], amplitude: Float) -> OutputTensor.Source {
+        func random(_ name: String, _ shape: [Int], amplitude: Float) -> OutputTensor {
             seed &+= 0x1234_5678_9ABC_DEF1
             let s = seed
-            return .compute { .floats(uniform(count: shape.reduce(1, *), amplitude: amplitude, seed: s)) }
+            return .computing(name: name, dtype: .f32, shape: shape) {
+                .floats(uniform(count: shape.reduce(1, *), amplitude: amplitude, seed: s))
+            }
         }
-        let base = shapes.map { OutputTensor(name: $0.name, dtype: .f32, shape: $0.shape, source: random($0.shape, amplitude: 0.02)) }
+        let base = shapes.map { random($0.name, $0.shape, amplitude: 0.02) }
         try CheckpointStreamer.write(to: transformer, tensors: base, metadata: ["format": "pt"],
                                      progress: progress.map { p in { p("transformer.safetensors", $0, $1) } })
         var factors: [OutputTensor] = []
         for (name, shape) in shapes where name.hasSuffix(".weight") && shape.count == 2 {
             let module = LoRAModuleName.name(forWeightKey: name, target: .transformer)
-            factors.append(OutputTensor(name: module + ".lora_down.weight", dtype: .f32, shape: [c.rank, shape[1]],
-                                        source: random([c.rank, shape[1]], amplitude: 0.01)))
-            factors.append(OutputTensor(name: module + ".lora_up.weight", dtype: .f32, shape: [shape[0], c.rank],
-                                        source: random([shape[0], c.rank], amplitude: 0.01)))
-            let alpha = Float(c.rank)
-            factors.append(OutputTensor(name: module + ".alpha", dtype: .f32, shape: [], source: .compute { .floats([alpha]) }))
+            factors.append(random(module + ".lora_down.weight", [c.rank, shape[1]], amplitude: 0.01))
+            factors.append(random(module + ".lora_up.weight", [shape[0], c.rank], amplitude: 0.01))
+            factors.append(.floats([Float(c.rank)], name: module + ".alpha", dtype: .f32, shape: []))
         }
         try CheckpointStreamer.write(to: lora, tensors: factors,
                                      metadata: ["ss_network_dim": String(c.rank), "ss_network_alpha": String(c.rank)],

@@ -19,8 +19,8 @@ public struct MotionModuleExtraction: Sendable {
         }
 
         public var lines: [String] {
-            ["\(source): kept \(keptTensors) temporal tensor(s) (\(ByteCount.format(keptBytes))) in \(blocks) block(s), "
-                + "dropped \(droppedTensors) (\(ByteCount.format(droppedBytes)))"]
+            ["\(source): kept \(keptTensors) temporal tensor(s) (\(TerminalProgress.bytes(Int64(keptBytes)))) in \(blocks) block(s), "
+                + "dropped \(droppedTensors) (\(TerminalProgress.bytes(Int64(droppedBytes))))"]
         }
     }
 
@@ -48,18 +48,6 @@ public struct MotionModuleExtraction: Sendable {
     }
 }
 
-/// Human-readable byte counts (binary units).
-public enum ByteCount {
-    public static func format(_ bytes: Int) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes), unit = 0
-        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-        if unit == 0 { return "\(bytes) B" }
-        let rounded = (value * 10).rounded() / 10
-        return "\(rounded) \(units[unit])"
-    }
-}
-
 extension MotionModuleExtraction {
     /// `ea-weights extract-motion-module`: writes the temporal tensors, unchanged and without metadata
     /// (as extra_motion_module.py's `save_file(..., None)`).
@@ -69,7 +57,7 @@ extension MotionModuleExtraction {
         let extraction = try MotionModuleExtraction(source)
         if dryRun { return extraction.report }
         let tensors = try extraction.keys.map { OutputTensor.from(try source.tensor($0)) }
-        try CheckpointStreamer.write(to: output, tensors: tensors, metadata: [:],
+        try CheckpointStreamer.write(to: output, tensors: tensors, metadata: nil,
                                      progress: progress.map { p in { p((output as NSString).lastPathComponent, $0, $1) } })
         return extraction.report
     }

@@ -61,9 +61,9 @@ struct BenchMergeCommand: ParsableCommand {
 
         var lines: [String] {
             ["synthetic PixArt transformer: \(config.blocks) blocks, width \(config.width), "
-                + "\(ByteCount.format(checkpointBytes)) F32; LoRA rank \(config.rank), \(ByteCount.format(loraBytes))"
+                + "\(TerminalProgress.bytes(Int64(checkpointBytes))) F32; LoRA rank \(config.rank), \(TerminalProgress.bytes(Int64(loraBytes)))"
                 + " (made in \(String(format: "%.1f", synthesizeSeconds)) s)",
-             "merge-lora: \(String(format: "%.2f", mergeSeconds)) s wall (\(String(format: "%.2f", mergeCPUSeconds)) s CPU), peak RSS \(ByteCount.format(mergePeakRSSBytes)) "
+             "merge-lora: \(String(format: "%.2f", mergeSeconds)) s wall (\(String(format: "%.2f", mergeCPUSeconds)) s CPU), peak RSS \(TerminalProgress.bytes(Int64(mergePeakRSSBytes))) "
                 + "= \(String(format: "%.1f", peakToCheckpoint * 100))% of the checkpoint (limit \(Int(limit * 100))%) "
                 + (passed ? "PASS" : "FAIL"),
              "matrix products: \(blas)"]
@@ -84,7 +84,7 @@ struct BenchMergeCommand: ParsableCommand {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { if !keep { try? FileManager.default.removeItem(atPath: folder) } }
 
-        let progress = TerminalProgress()
+        let progress = FileProgress()
         let start = Date()
         let (transformer, lora) = try MergeBenchmark.synthesize(in: folder, config: config, progress: progress.handler)
         progress.finish()

@@ -70,9 +70,10 @@ struct ConvertCommand: ParsableCommand {
         options.groupSize = groupSize
         options.allowOverflow = allowOverflow
         options.dryRun = dryRun
-        let progress = TerminalProgress()
+        Interruption.install()
+        let progress = FileProgress()
         defer { progress.finish() }
-        let report = try Convert.run(options, progress: progress.handler)
+        let report = try CommandFailure.exitOnInterruption { try Convert.run(options, progress: progress.handler) }
         progress.finish()
         try WeightOpsOutput.print(report, lines: report.lines, asJSON: json)
     }

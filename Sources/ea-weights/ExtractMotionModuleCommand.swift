@@ -33,9 +33,10 @@ struct ExtractMotionModuleCommand: ParsableCommand {
     }
 
     func run() throws {
-        let progress = TerminalProgress()
+        Interruption.install()
+        let progress = FileProgress()
         defer { progress.finish() }
-        let report = try MotionModuleExtraction.run(source: source, output: output ?? "", dryRun: dryRun, progress: progress.handler)
+        let report = try CommandFailure.exitOnInterruption { try MotionModuleExtraction.run(source: source, output: output ?? "", dryRun: dryRun, progress: progress.handler) }
         progress.finish()
         try WeightOpsOutput.print(report, lines: report.lines + [dryRun ? "dry run: nothing written" : "wrote \(output ?? "")"],
                                   asJSON: json)

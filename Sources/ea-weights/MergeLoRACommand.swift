@@ -67,9 +67,10 @@ struct MergeLoRACommand: ParsableCommand {
         options.dtype = dtype
         options.dryRun = dryRun
         options.strict = strict
-        let progress = TerminalProgress()
+        Interruption.install()
+        let progress = FileProgress()
         defer { progress.finish() }
-        let result = try LoRAMerge.run(options, progress: progress.handler)
+        let result = try CommandFailure.exitOnInterruption { try LoRAMerge.run(options, progress: progress.handler) }
         progress.finish()
         try WeightOpsOutput.print(result, lines: result.lines, asJSON: json)
     }

@@ -46,9 +46,10 @@ struct SwapCommand: ParsableCommand {
     func run() throws {
         let options = BackboneSwap.Options(backbone: backbone ?? base ?? "", motionModule: motionModule, output: output ?? "",
                                            fromDiffusersFolder: base != nil)
-        let progress = TerminalProgress()
+        Interruption.install()
+        let progress = FileProgress()
         defer { progress.finish() }
-        let report = try BackboneSwap.run(options, dryRun: dryRun, progress: progress.handler)
+        let report = try CommandFailure.exitOnInterruption { try BackboneSwap.run(options, dryRun: dryRun, progress: progress.handler) }
         progress.finish()
         let lines = report.lines + [dryRun ? "dry run: nothing written" : "wrote \(options.output)"]
         try WeightOpsOutput.print(report, lines: lines, asJSON: json)

@@ -17,30 +17,26 @@ enum WeightOpsOutput {
     }
 }
 
-/// "label  42% (1.0 GiB of 2.4 GiB)" on one rewritten stderr line, only when stderr is a terminal.
-final class TerminalProgress: @unchecked Sendable {
-    private let enabled = isatty(2) != 0
-    private var lastUpdate = 0.0
-    private var shown = false
+/// Progress lines on stderr (only on a terminal) for operations that report (what, done, total) per file:
+/// a new line per file, cleared at the end.
+final class FileProgress: @unchecked Sendable {
+    private var current: TerminalProgress?
+    private var label = ""
 
     var handler: ProgressHandler? {
-        guard enabled else { return nil }
-        return { [self] label, done, total in update(label, done, total) }
+        guard isatty(STDERR_FILENO) == 1 else { return nil }
+        return { [self] label, done, total in
+            if label != self.label || current == nil {
+                current?.finish()
+                current = TerminalProgress(label: label, total: Int64(total))
+                self.label = label
+            }
+            current?.update(Int64(done))
+        }
     }
 
-    private func update(_ label: String, _ done: Int, _ total: Int) {
-        let now = Date().timeIntervalSince1970
-        guard done >= total || now - lastUpdate >= 0.1 else { return }
-        lastUpdate = now
-        let percent = total > 0 ? done * 100 / total : 100
-        let text = "\r\u{1B}[K\(label)  \(percent)% (\(ByteCount.format(done)) of \(ByteCount.format(total)))"
-        FileHandle.standardError.write(Data(text.utf8))
-        shown = true
-    }
-
-    /// Clears the progress line before the report is printed.
     func finish() {
-        if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        shown = false
+        current?.finish()
+        current = nil
     }
 }

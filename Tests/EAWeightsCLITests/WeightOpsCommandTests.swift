@@ -55,6 +55,7 @@ struct WeightOpsCommandTests {
         let a = try SafetensorsFile(path: mm), b = try SafetensorsFile(path: Self.motionModule)
         #expect(a.keys == b.keys)
         for key in a.keys { #expect(try a.tensor(key).copyBytes() == b.tensor(key).copyBytes()) }
+        #expect(FileManager.default.contentsEqual(atPath: mm, andPath: Self.motionModule))
     }
 
     @Test("errors are one line on stderr naming the file, with a non-zero status and no output")

@@ -91,6 +91,8 @@ struct SwapExtractOperationTests {
         let a = try SafetensorsFile(path: extracted), b = try SafetensorsFile(path: Fixtures.motionModule)
         #expect(a.keys == b.keys)
         for key in b.keys { #expect(try a.tensor(key).copyBytes() == b.tensor(key).copyBytes(), "\(key)") }
+        // Written without metadata like extra_motion_module.py's save_file: the very same file.
+        #expect(FileManager.default.contentsEqual(atPath: extracted, andPath: Fixtures.motionModule))
     }
 
     @Test("--base takes the diffusers folder's transformer")

@@ -57,8 +57,8 @@ struct LoRAMergeOperationTests {
             #expect(name == inputName)
             #expect(file.keys == inputFile.keys)
         }
-        guard case let .sharded(_, _, _, indexMetadata) = layout.files else { Issue.record("not sharded"); return }
-        #expect(indexMetadata["total_size"] == .integer(Int64(dict.byteCount)))
+        guard case let .sharded(_, contents) = layout.files else { Issue.record("not sharded"); return }
+        #expect(contents.totalSize == dict.byteCount)
     }
 
     @Test("--dtype keep stores the merged T5 as BF16; a single-file T5 works too")
