@@ -128,14 +128,15 @@ final class AtomicFile {
         staging.deallocate()
     }
 
-    /// Reserves the size up front where the file system supports it, so a full disk fails before any writing.
-    func preallocate(_ size: Int) throws {
-        guard size > 0 else { return }
-        let result = posix_fallocate(fd, 0, off_t(size))
-        if result == ENOSPC {
-            throw SafetensorsError.writeFailed(path: destination, reason: "not enough disk space for \(size) bytes")
+    /// Fails early when the destination's file system clearly lacks room for `size` bytes (a full disk is
+    /// otherwise caught by the failing write). No preallocation: glibc emulates it by writing every block.
+    func checkSpace(_ size: Int) throws {
+        var st = statvfs()
+        guard statvfs(FileSystem.parent(of: destination), &st) == 0 else { return }
+        let (free, overflow) = Int(clamping: st.f_bavail).multipliedReportingOverflow(by: Int(clamping: st.f_frsize))
+        if !overflow && free < size {
+            throw SafetensorsError.writeFailed(path: destination, reason: "not enough disk space: \(size) bytes needed, \(free) free")
         }
-        // Other failures (EOPNOTSUPP on some file systems) just mean no preallocation.
     }
 
     func append(_ bytes: UnsafeRawBufferPointer) throws {

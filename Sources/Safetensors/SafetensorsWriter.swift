@@ -140,7 +140,7 @@ public struct SafetensorsWriter {
 
         let file = try AtomicFile(destination: destination)
         do {
-            try file.preallocate(layout.fileSize)
+            try file.checkSpace(layout.fileSize)
             try layout.prefix.withUnsafeBytes { try file.append($0) }
             var conversions: [String: ConversionStats] = [:]
             var lastReport = 0
