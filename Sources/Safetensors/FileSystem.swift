@@ -64,6 +64,9 @@ enum FileSystem {
 
     static func remove(_ path: String) { _ = unlink(path) }
 
+    /// Removes an empty folder (what a failed write created); does nothing if it holds anything.
+    static func removeEmptyFolder(_ path: String) { _ = rmdir(path) }
+
     static func readFile(_ path: String) throws -> [UInt8] {
         let file = try MappedFile(path: path)
         return file.withBytes(0..<file.size) { Array($0) }
@@ -125,17 +128,24 @@ final class AtomicFile {
 
     deinit {
         discard()
-        staging.deallocate()
+        releaseStaging()
     }
 
-    /// Reserves the size up front where the file system supports it, so a full disk fails before any writing.
-    func preallocate(_ size: Int) throws {
-        guard size > 0 else { return }
-        let result = posix_fallocate(fd, 0, off_t(size))
-        if result == ENOSPC {
-            throw SafetensorsError.writeFailed(path: destination, reason: "not enough disk space for \(size) bytes")
+    /// Finished files can wait (unrenamed) while other shards are written: give their buffer back.
+    private func releaseStaging() {
+        if staging.count > 0 { staging.deallocate() }
+        staging = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    }
+
+    /// Fails early when the destination's file system clearly lacks room for `size` bytes (a full disk is
+    /// otherwise caught by the failing write). No preallocation: glibc emulates it by writing every block.
+    func checkSpace(_ size: Int) throws {
+        var st = statvfs()
+        guard statvfs(FileSystem.parent(of: destination), &st) == 0 else { return }
+        let (free, overflow) = Int(clamping: st.f_bavail).multipliedReportingOverflow(by: Int(clamping: st.f_frsize))
+        if !overflow && free < size {
+            throw SafetensorsError.writeFailed(path: destination, reason: "not enough disk space: \(size) bytes needed, \(free) free")
         }
-        // Other failures (EOPNOTSUPP on some file systems) just mean no preallocation.
     }
 
     func append(_ bytes: UnsafeRawBufferPointer) throws {
@@ -189,6 +199,7 @@ final class AtomicFile {
     /// Flushes, fsyncs and closes the temporary file; it stays under its temporary name until `moveIntoPlace`.
     func finishWriting() throws {
         try flush()
+        releaseStaging()
         guard fsync(fd) == 0 else { throw SafetensorsError.writeFailed(path: destination, reason: "fsync: \(FileSystem.errorText())") }
         let result = close(fd)
         fd = -1

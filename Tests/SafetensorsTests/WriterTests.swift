@@ -83,6 +83,9 @@ struct WriterTests {
             let input = try SafetensorsFile(path: source)
             let w = try input.tensor("w")
             #expect(w.toFloat32() == values)
+            var piece = [Float](repeating: 0, count: 13)
+            piece.withUnsafeMutableBufferPointer { w.decode(elements: 20..<33, into: $0) }
+            #expect(piece == Array(values[20..<33]))
 
             var ranges: [Range<Int>] = []
             let out = folder + "/out.safetensors"
