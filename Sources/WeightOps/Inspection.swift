@@ -85,10 +85,10 @@ public enum Inspection {
         if let shards = shardFiles(of: dict) {
             file.shards = try shards.map { shard in
                 InspectedFile.Shard(path: shard.path, tensors: shard.keys.count, fileBytes: shard.fileSize,
-                                    sha256: options.hash ? try FileHash.sha256(path: shard.path) : nil)
+                                    sha256: options.hash ? try FileDigest.sha256(path: shard.path) : nil)
             }
         } else if options.hash {
-            file.sha256 = try FileHash.sha256(path: target.path)
+            file.sha256 = try FileDigest.sha256(path: target.path)
         }
         return file
     }

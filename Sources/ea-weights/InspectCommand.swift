@@ -46,7 +46,8 @@ struct InspectCommand: ParsableCommand {
     }
 
     func run() throws {
-        let report = try Inspection.inspect(paths, options: InspectOptions(listTensors: tensors, filter: filter, hash: hash))
+        let options = InspectOptions(listTensors: tensors, filter: filter, hash: hash)
+        let report = try Inspection.inspect(paths, options: options)
         print(json ? try report.json() : report.text(), terminator: json ? "\n" : "")
     }
 }
