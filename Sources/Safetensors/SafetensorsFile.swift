@@ -23,6 +23,8 @@ public struct SafetensorsFile: StateDict {
     /// Tensor names sorted.
     public var keys: [String] { header.tensors.map(\.name).sorted() }
     public var metadata: [String: String] { header.metadata }
+    /// `__metadata__` as declared (nil when absent or null): what a byte-identical rewrite passes to the writer.
+    public var declaredMetadata: [String: String]? { header.declaredMetadata }
     /// Tensors in the order their bytes lie in the file (for sequential streaming).
     public var tensorsInFileOrder: [TensorInfo] { header.tensors }
     public var fileSize: Int { file.size }
