@@ -54,7 +54,7 @@ public enum Inspection {
     }
 
     static func inspect(_ target: Discovery.Target, options: InspectOptions, filter: Regex<AnyRegexOutput>?) throws -> InspectedFile {
-        let dict = try openCheckpoint(target.path)
+        let dict = try openCheckpoint(target)
         let (config, configPath, configNote) = neighbouringConfig(of: target.path)
         var summary = try ModelSummary.summarize(dict, config: config)
         if let configNote { summary.notes.append(configNote) }
@@ -93,15 +93,15 @@ public enum Inspection {
         return file
     }
 
-    /// Opens a .safetensors file, or a sharded checkpoint from its index or folder.
-    static func openCheckpoint(_ path: String) throws -> any StateDict {
-        if path.hasSuffix(".safetensors") { return try SafetensorsFile(path: path) }
-        throw WeightOpsError.invalidInput(path: path, reason: "sharded checkpoints are not readable yet")
+    /// Opens a .safetensors file, a sharded checkpoint from its index, or a set of index-less shards.
+    static func openCheckpoint(_ target: Discovery.Target) throws -> any StateDict {
+        if let files = target.shardFiles { return try ShardedCheckpoint(files: files, path: target.path) }
+        return try openStateDict(path: target.path)
     }
 
     /// The shard files of a sharded checkpoint, nil for a single file.
     static func shardFiles(of dict: any StateDict) -> [SafetensorsFile]? {
-        nil
+        (dict as? ShardedCheckpoint)?.shards
     }
 
     /// config.json in the checkpoint's folder (diffusers and transformers keep it next to the weights).
@@ -122,7 +122,10 @@ public enum Inspection {
 /// Finds checkpoints under user-given paths.
 struct Discovery {
     struct Target: Equatable {
+        /// A .safetensors file or an index; for index-less shards, their folder.
         var path: String
+        /// Index-less shards (`<name>-00001-of-00003.safetensors`, ...) opened as one checkpoint.
+        var shardFiles: [String]? = nil
         var component: String? = nil
         var componentClass: String? = nil
     }
@@ -192,8 +195,36 @@ struct Discovery {
         for index in indexes {
             covered.formUnion(shardNames(inIndex: join(index)))
         }
-        let singles = names.filter { $0.hasSuffix(".safetensors") && !covered.contains($0) }
-        return (indexes + singles).map { Target(path: join($0)) }
+        let loose = names.filter { $0.hasSuffix(".safetensors") && !covered.contains($0) }
+        // Complete sets of transformers-named shards without an index are one checkpoint each.
+        var sets: [String: [String]] = [:]
+        for name in loose {
+            if let set = shardSetName(name) { sets[set, default: []].append(name) }
+        }
+        var targets = indexes.map { Target(path: join($0)) }
+        var grouped: Set<String> = []
+        for (set, members) in sets.sorted(by: { $0.key < $1.key }) where members.count == shardCount(members[0]) {
+            let label = sets.count == 1 && loose.count == members.count ? folder : join(set)
+            targets.append(Target(path: label, shardFiles: members.map(join)))
+            grouped.formUnion(members)
+        }
+        targets += loose.filter { !grouped.contains($0) }.map { Target(path: join($0)) }
+        return targets
+    }
+
+    /// "model-00002-of-00003.safetensors" → "model-*-of-00003.safetensors".
+    static func shardSetName(_ name: String) -> String? {
+        let stem = name.dropLast(".safetensors".count)
+        let parts = stem.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 4, parts[parts.count - 2] == "of",
+              let index = Int(parts[parts.count - 3]), let count = Int(parts[parts.count - 1]),
+              index >= 1, index <= count else { return nil }
+        return parts.dropLast(3).joined(separator: "-") + "-*-of-" + parts[parts.count - 1] + ".safetensors"
+    }
+
+    private static func shardCount(_ name: String) -> Int {
+        let stem = name.dropLast(".safetensors".count)
+        return stem.split(separator: "-").last.flatMap { Int($0) } ?? 0
     }
 
     /// The files an index's weight_map points at (empty if it cannot be read: opening it reports why).

@@ -3,20 +3,28 @@ import Safetensors
 /// The human-readable form of an inspection: one block per checkpoint, labels in one aligned column.
 extension InspectionReport {
     public func text() -> String {
-        var out = ""
-        for pipeline in pipelines {
-            out += "\(pipeline.path): diffusers pipeline\(pipeline.className.map { " \($0)" } ?? "")\n"
-            let width = pipeline.components.map(\.name.count).max() ?? 0
-            for c in pipeline.components {
-                let what = [c.library, c.className].compactMap { $0 }.joined(separator: " ")
-                let weights = c.weights.isEmpty ? "no weights" : "\(c.weights.count) checkpoint\(c.weights.count == 1 ? "" : "s")"
-                out += "  \(TextTable.pad(c.name, width))  \(what) (\(weights))\n"
+        // A pipeline's overview goes right before its first component's checkpoint.
+        var pending = pipelines
+        var blocks: [String] = []
+        for file in files {
+            if let i = pending.firstIndex(where: { $0.components.contains { $0.weights.contains(file.path) } }) {
+                blocks.append(pending.remove(at: i).text())
             }
-            out += "\n"
+            blocks.append(file.text())
         }
-        for (i, file) in files.enumerated() {
-            if i > 0 { out += "\n" }
-            out += file.text()
+        blocks += pending.map { $0.text() }
+        return blocks.joined(separator: "\n")
+    }
+}
+
+extension InspectedPipeline {
+    func text() -> String {
+        var out = "\(path): diffusers pipeline\(className.map { " \($0)" } ?? "")\n"
+        let width = components.map(\.name.count).max() ?? 0
+        for c in components {
+            let what = [c.library, c.className].compactMap { $0 }.joined(separator: " ")
+            let weights = c.weights.isEmpty ? "no weights" : "\(c.weights.count) checkpoint\(c.weights.count == 1 ? "" : "s")"
+            out += "  \(TextTable.pad(c.name, width))  \(what) (\(weights))\n"
         }
         return out
     }
@@ -38,7 +46,8 @@ extension InspectedFile {
         for (j, line) in dtypeText.enumerated() { rows.append((j == 0 ? "dtypes" : "", line)) }
         if let shards {
             for (j, shard) in shards.enumerated() {
-                var line = "\(shard.path)  \(shard.tensors) tensors, \(TextTable.bytes(shard.fileBytes))"
+                let name = shard.path.split(separator: "/").last.map(String.init) ?? shard.path
+                var line = "\(name)  \(shard.tensors) tensor\(shard.tensors == 1 ? "" : "s"), \(TextTable.bytes(shard.fileBytes))"
                 if let hash = shard.sha256 { line += "  sha256 \(hash)" }
                 rows.append((j == 0 ? "shards" : "", line))
             }
