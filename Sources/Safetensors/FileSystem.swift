@@ -64,6 +64,9 @@ enum FileSystem {
 
     static func remove(_ path: String) { _ = unlink(path) }
 
+    /// Removes an empty folder (what a failed write created); does nothing if it holds anything.
+    static func removeEmptyFolder(_ path: String) { _ = rmdir(path) }
+
     static func readFile(_ path: String) throws -> [UInt8] {
         let file = try MappedFile(path: path)
         return file.withBytes(0..<file.size) { Array($0) }
@@ -125,7 +128,13 @@ final class AtomicFile {
 
     deinit {
         discard()
-        staging.deallocate()
+        releaseStaging()
+    }
+
+    /// Finished files can wait (unrenamed) while other shards are written: give their buffer back.
+    private func releaseStaging() {
+        if staging.count > 0 { staging.deallocate() }
+        staging = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     }
 
     /// Fails early when the destination's file system clearly lacks room for `size` bytes (a full disk is
@@ -190,6 +199,7 @@ final class AtomicFile {
     /// Flushes, fsyncs and closes the temporary file; it stays under its temporary name until `moveIntoPlace`.
     func finishWriting() throws {
         try flush()
+        releaseStaging()
         guard fsync(fd) == 0 else { throw SafetensorsError.writeFailed(path: destination, reason: "fsync: \(FileSystem.errorText())") }
         let result = close(fd)
         fd = -1

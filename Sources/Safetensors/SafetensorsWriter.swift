@@ -92,7 +92,10 @@ public struct SafetensorsWriter {
             throw SafetensorsError.invalidWrite(path: folder, reason: "'\(baseName)' is not a file base name")
         }
         for t in tensors { try t.validate(path: folder) }
+        let createdFolder = FileSystem.kind(folder) == .missing
         try FileSystem.makeDirectories(folder)
+        var succeeded = false
+        defer { if createdFolder && !succeeded { FileSystem.removeEmptyFolder(folder) } }
 
         let groups = try ShardPlan.split(tensors, maxShardBytes: maxShardBytes, path: folder)
         let names = groups.count == 1 ? ["\(baseName).safetensors"]
@@ -125,6 +128,7 @@ public struct SafetensorsWriter {
         for w in written { try w.temporary.moveIntoPlace() }
         try indexFile?.moveIntoPlace()
         ShardPlan.removeStaleFiles(in: folder, baseName: baseName, keeping: Set(names), indexWritten: indexPath != nil)
+        succeeded = true
         return ShardedWriteReport(shards: written.map(\.report), indexPath: indexPath, totalSize: totalSize)
     }
 

@@ -237,6 +237,9 @@ struct ShardedCheckpointTests {
             #expect(throws: Boom.self) { try SafetensorsWriter().writeSharded(tensors, to: folder, maxShardBytes: 2) }
             #expect(try folderContents(folder) == ["model.safetensors"])
             #expect(try openStateDict(path: folder).keys == ["old"])
+            // A folder the write created is removed again.
+            #expect(throws: Boom.self) { try SafetensorsWriter().writeSharded(tensors, to: folder + "/new", maxShardBytes: 2) }
+            #expect(try folderContents(folder) == ["model.safetensors"])
         }
     }
 }
