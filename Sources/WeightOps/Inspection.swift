@@ -28,14 +28,7 @@ public enum Inspection {
     /// Inspects every checkpoint found under `paths`, in order. The first unreadable path or checkpoint
     /// stops the run with an error naming it, so a report is never silently incomplete.
     public static func inspect(_ paths: [String], options: InspectOptions = InspectOptions()) throws -> InspectionReport {
-        var filter: Regex<AnyRegexOutput>?
-        if let pattern = options.filter {
-            do {
-                filter = try Regex(pattern)
-            } catch {
-                throw WeightOpsError.invalidInput(path: "--filter", reason: "'\(pattern)' is not a valid regular expression: \(error)")
-            }
-        }
+        let filter = try compile(options.filter)
         var report = InspectionReport(files: [])
         for path in paths {
             var found = Discovery()
@@ -50,7 +43,16 @@ public enum Inspection {
 
     /// Inspects one checkpoint: a .safetensors file or a sharded checkpoint's index/folder.
     public static func inspectCheckpoint(_ path: String, options: InspectOptions = InspectOptions()) throws -> InspectedFile {
-        try inspect(Discovery.Target(path: path), options: options, filter: options.filter.flatMap { try? Regex($0) })
+        try inspect(Discovery.Target(path: path), options: options, filter: compile(options.filter))
+    }
+
+    private static func compile(_ pattern: String?) throws -> Regex<AnyRegexOutput>? {
+        guard let pattern else { return nil }
+        do {
+            return try Regex(pattern)
+        } catch {
+            throw WeightOpsError.invalidInput(path: "--filter", reason: "'\(pattern)' is not a valid regular expression: \(error)")
+        }
     }
 
     static func inspect(_ target: Discovery.Target, options: InspectOptions, filter: Regex<AnyRegexOutput>?) throws -> InspectedFile {
@@ -88,7 +90,8 @@ public enum Inspection {
                                     sha256: options.hash ? try FileDigest.sha256(path: shard.path) : nil)
             }
         } else if options.hash {
-            file.sha256 = try FileDigest.sha256(path: target.path)
+            // A folder holding one file opens as that file: hash the file.
+            file.sha256 = try FileDigest.sha256(path: (dict as? SafetensorsFile)?.path ?? target.path)
         }
         return file
     }

@@ -55,9 +55,12 @@ extension InspectedFile {
         if metadata.isEmpty {
             rows.append(("metadata", "none"))
         } else {
-            for (j, (key, value)) in metadata.sorted(by: { $0.key < $1.key }).enumerated() {
+            // Training tools write dozens of entries; the first ones, then a count (--json has them all).
+            let shown = 12
+            for (j, (key, value)) in metadata.sorted(by: { $0.key < $1.key }).prefix(shown).enumerated() {
                 rows.append((j == 0 ? "metadata" : "", "\(key): \(TextTable.abbreviate(value))"))
             }
+            if metadata.count > shown { rows.append(("", "… and \(metadata.count - shown) more (--json lists all)")) }
         }
         if let config { rows.append(("config", config)) }
         rows += summaryRows()
