@@ -20,6 +20,8 @@ public final class T5Tokenizer: Sendable {
         public var pieces: [String]
         /// Whether tokens of the prompt were cut off to fit `maxLength`.
         public var truncated: Bool
+        /// The token strings cut off (empty unless truncated).
+        public var dropped: [String]
         /// How many ids the prompt needs untruncated, `</s>` included.
         public var tokenCount: Int
     }
@@ -31,16 +33,24 @@ public final class T5Tokenizer: Sendable {
     public let legacy: Bool
     public let eosID: Int
     public let padID: Int
+    /// The id SentencePiece gives text it has no piece for (`<unk>`).
+    public let unknownID: Int
     private let model: SentencePieceModel
     private let splitter: AddedTokenSplitter
     private let addedIDs: [[Unicode.Scalar]: Int]
     private let specialTokens: Set<[Unicode.Scalar]>
+    /// The unknown token's text (`<unk>`).
+    public var unknownToken: String { unkToken }
     private let unkToken: String
     private let unkTokenLength: Int
 
     /// Loads `spiece.model` and the JSON files of a tokenizer folder (such as `tokenizer/` of a diffusers model).
     public init(directory: String) throws {
         let modelPath = URL(fileURLWithPath: directory).appendingPathComponent(T5TokenizerConfig.modelFileName).path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw RunnerError.invalidTokenizer(path: directory, reason: "no such folder; pass the tokenizer folder (with spiece.model)")
+        }
         guard FileManager.default.fileExists(atPath: modelPath) else {
             throw RunnerError.invalidTokenizer(path: directory, reason: "no \(T5TokenizerConfig.modelFileName) in this folder; pass a T5 tokenizer folder")
         }
@@ -60,6 +70,7 @@ public final class T5Tokenizer: Sendable {
         let lookup = { (token: AddedToken) in ids[token.scalars] ?? vocabulary.id(of: token.content) }
         eosID = lookup(config.eosToken)
         padID = lookup(config.padToken)
+        unknownID = lookup(config.unkToken)
     }
 
     /// The pipeline's preprocessing: Python's `text.lower().strip()`.
@@ -80,9 +91,11 @@ public final class T5Tokenizer: Sendable {
         let tokenCount = ids.count + (endsWithEOS ? 0 : 1)
         // prepare_for_model: one place is always reserved for </s>, then `_add_eos_if_not_present`.
         let truncated = ids.count + 1 > maxLength
+        var dropped: [String] = []
         if truncated {
             ids.removeLast(ids.count + 1 - maxLength)
-            pieces.removeLast(pieces.count - ids.count)
+            dropped = Array(pieces[ids.count...])
+            pieces.removeLast(dropped.count)
         }
         if ids.last != eosID {
             ids.append(eosID)
@@ -91,7 +104,7 @@ public final class T5Tokenizer: Sendable {
         let padding = maxLength - ids.count
         return Encoding(ids: ids.map { Int32(truncatingIfNeeded: $0) } + Array(repeating: Int32(truncatingIfNeeded: padID), count: padding),
                         mask: Array(repeating: 1, count: ids.count) + Array(repeating: 0, count: padding),
-                        pieces: pieces, truncated: truncated, tokenCount: tokenCount)
+                        pieces: pieces, truncated: truncated, dropped: dropped, tokenCount: tokenCount)
     }
 
     /// transformers' `tokenizer.tokenize(text)`: added tokens kept whole, the text between them as SentencePiece
