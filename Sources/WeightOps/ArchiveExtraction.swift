@@ -508,6 +508,7 @@ private final class Extractor {
             let hadTop = policy.topName != nil
             let action = try policy.admit(name: entry.name, type: entry.type)
             if !hadTop, let top = policy.topName, destination == nil {
+                try ArchiveExtraction.validateFolderName(top)
                 destination = directory + "/" + top
                 try requireAbsent(directory + "/" + top)
             }
