@@ -60,7 +60,7 @@ struct T5EncoderTests {
     func tiedEmbedding() throws {
         let base = try T5Encoder.weightStore(directory: Self.directory)
         let shared = try base.parameter("shared.weight").tensor()
-        let store = WeightStore(name: "tied", layers: try T5Encoder.checkpointFiles(directory: Self.directory),
+        let store = WeightStore(name: "tied", layers: [try openStateDict(path: Self.directory)],
                                 replacements: ["encoder.embed_tokens.weight": shared])
         let config = try T5Config(path: Self.directory)
         _ = try T5Encoder(store: store, config: config)

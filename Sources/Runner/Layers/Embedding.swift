@@ -28,14 +28,10 @@ public struct Embedding: Sendable {
         var out = Tensor(zeros: [ids.count, dim])
         let dim = dim
         if case let .mapped(view) = weight.source, [.f16, .bf16, .f32].contains(view.dtype) {
-            let rowBytes = dim * view.dtype.size
-            view.withUnsafeBytes { raw in
-                out.withUnsafeMutableBufferPointer { o in
-                    for (r, id) in ids.enumerated() {
-                        let bytes = UnsafeRawBufferPointer(rebasing: raw[(id * rowBytes)..<((id + 1) * rowBytes)])
-                        DTypeConversion.decode(bytes, dtype: view.dtype,
-                                               into: UnsafeMutableBufferPointer(rebasing: o[(r * dim)..<((r + 1) * dim)]))
-                    }
+            out.withUnsafeMutableBufferPointer { o in
+                for (r, id) in ids.enumerated() {
+                    view.decode(elements: (id * dim)..<((id + 1) * dim),
+                                into: UnsafeMutableBufferPointer(rebasing: o[(r * dim)..<((r + 1) * dim)]))
                 }
             }
         } else {

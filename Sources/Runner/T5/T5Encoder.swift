@@ -78,18 +78,8 @@ public final class T5Encoder: Sendable {
         try self(ids: encodings.map(\.ids), mask: encodings.map(\.mask))
     }
 
+    /// The folder's checkpoint as one store: its index and shards, or its single file.
     static func weightStore(directory: String) throws -> WeightStore {
-        WeightStore(name: directory, layers: try checkpointFiles(directory: directory))
-    }
-
-    static func checkpointFiles(directory: String) throws -> [StateDict] {
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
-            .filter { $0.hasSuffix(".safetensors") }.sorted()
-        guard !files.isEmpty else {
-            throw RunnerError.invalidConfig(path: directory, reason: "no .safetensors weights in the text encoder folder")
-        }
-        return try files.map {
-            try SafetensorsFile(path: URL(fileURLWithPath: directory).appendingPathComponent($0).path)
-        }
+        WeightStore(name: directory, layers: [try openStateDict(path: directory)])
     }
 }
