@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-import Foundation
 import Safetensors
 
 /// The values of a computed tensor between the writer's first and last chunk request.
@@ -56,39 +50,26 @@ extension OutputTensor {
 }
 
 /// Writes checkpoints with `SafetensorsWriter` (streaming, byte-identical to safetensors' save_file, atomic),
-/// adding a check of every conversion before the file is put in place: one tensor that would overflow F16 fails
-/// the whole write and leaves nothing behind.
+/// checking every conversion as it is written: one tensor that would overflow F16 fails the whole write and
+/// leaves nothing behind. Ctrl-C (after `Interruption.install()`) stops it the same way.
 public enum CheckpointStreamer {
     /// Sees what encoding a tensor lost; throwing stops the write.
     public typealias Check = (_ tensor: String, _ dtype: DType, _ stats: ConversionStats) throws -> Void
 
-    /// Writes one file: to a hidden sibling, checked, then renamed to `path`. `progress` gets (done, total) bytes.
+    /// Writes one file atomically. `progress` gets (done, total) bytes.
     public static func write(to path: String, tensors: [OutputTensor], metadata: [String: String]?,
                              check: Check? = nil, progress: ((Int, Int) -> Void)? = nil) throws {
-        let folder = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        let pending = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(".\(name).ea-weights-\(getpid())")
-        var writer = SafetensorsWriter(metadata: metadata, progress: progress)
-        writer.isCancelled = { Interruption.isRequested }
-        let dtypes = Dictionary(tensors.map { ($0.name, $0.dtype) }, uniquingKeysWith: { a, _ in a })
-        do {
-            let report = try writer.write(tensors, to: pending)
-            // Conversions and encodings report their losses only when the file is done: check before it goes in place.
-            for (tensor, stats) in report.conversions.sorted(by: { $0.key < $1.key }) {
-                try check?(tensor, dtypes[tensor] ?? .f32, stats)
-            }
-            guard rename(pending, path) == 0 else {
-                throw WeightOpsError.invalidInput(path: path, reason: "cannot be written: \(String(cString: strerror(errno)))")
-            }
-            // Make the rename itself durable.
-            let directory = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if directory >= 0 {
-                _ = fsync(directory)
-                close(directory)
-            }
-        } catch {
-            unlink(pending)
-            throw error
-        }
+        let writer = SafetensorsWriter(metadata: metadata, progress: progress, isCancelled: { Interruption.isRequested },
+                                       checkConversion: check)
+        try writer.write(tensors, to: path)
+    }
+}
+
+extension TensorView {
+    /// Gives the pages of this tensor's whole file mapping back to the kernel once its values have been read.
+    /// The whole mapping, not just the tensor's range: a page fault maps neighbouring pages too (up to a 2 MB
+    /// page-cache folio), so releasing only the tensor would let the resident set creep up over a long run.
+    func releaseMapping() {
+        file.adviseDontNeed(0..<file.size)
     }
 }

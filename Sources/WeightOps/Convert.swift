@@ -259,13 +259,15 @@ public enum Convert {
         let scaleShape = format.isBlockwise ? [rows / g, cols / g] : []
         let scale = OutputTensor.computingFloats(name: layer + ".weight_scale", dtype: .f32, shape: scaleShape) {
             let w = view.toFloat32()
+            view.releaseMapping()
             return w.withUnsafeBufferPointer { w in
                 format.isBlockwise ? Quantizer.int8BlockScales(w, rows: rows, cols: cols, groupSize: g) : [Quantizer.float8Scale(w)]
             }
         }
         let weight = OutputTensor.computingBytes(name: name, dtype: format.storageDType, shape: view.shape) {
-            let q = try quantized(view.toFloat32())
-            view.file.adviseDontNeed(view.byteRange)
+            let w = view.toFloat32()
+            view.releaseMapping()
+            let q = try quantized(w)
             log.report.quantized.append(.init(layer: layer, format: format.rawValue, groupSize: q.groupSize, error: q.error))
             return q.data
         }

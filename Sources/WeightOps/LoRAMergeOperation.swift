@@ -136,7 +136,7 @@ public enum LoRAMerge {
                 guard let apps = component.updates[view.name] else { return [OutputTensor.from(view, as: dtype)] }
                 return [OutputTensor.computingFloats(name: view.name, dtype: dtype, shape: view.shape) {
                     var values = view.toFloat32()
-                    view.file.adviseDontNeed(view.byteRange)
+                    view.releaseMapping()
                     try values.withUnsafeMutableBufferPointer { try plan.apply(apps, to: $0, tensor: view.name) }
                     return values
                 }]
