@@ -91,7 +91,13 @@ public struct SafetensorsWriter {
         guard !baseName.isEmpty, !baseName.contains("/") else {
             throw SafetensorsError.invalidWrite(path: folder, reason: "'\(baseName)' is not a file base name")
         }
-        for t in tensors { try t.validate(path: folder) }
+        var seen = Set<String>()
+        for t in tensors {
+            try t.validate(path: folder)
+            guard seen.insert(t.name).inserted else {
+                throw SafetensorsError.invalidWrite(path: folder, reason: "tensor '\(t.name)' is given twice")
+            }
+        }
         let createdFolder = FileSystem.kind(folder) == .missing
         try FileSystem.makeDirectories(folder)
         var succeeded = false
