@@ -8,6 +8,7 @@ public enum RunnerError: Error, CustomStringConvertible, Sendable {
     case invalidConfig(path: String, reason: String)
     /// Writing an output file (video, frames) failed; nothing partial is left at `path`.
     case outputFailed(path: String, reason: String)
+    case invalidTokenizer(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -26,6 +27,8 @@ public enum RunnerError: Error, CustomStringConvertible, Sendable {
             return "\(path): \(reason)"
         case let .outputFailed(path, reason):
             return "\(path): cannot write the output: \(reason)"
+        case let .invalidTokenizer(path, reason):
+            return "\(path): \(reason)"
         }
     }
 }
