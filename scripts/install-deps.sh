@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ea-weights builds against, when any is missing. Safe to run again.
 set -euo pipefail
-packages=(pkg-config libzstd-dev libarchive-dev libopenblas-dev libavcodec-dev libavformat-dev
+packages=(pkg-config libzstd-dev libarchive-dev zlib1g-dev libopenblas-dev libavcodec-dev libavformat-dev
           libavutil-dev libswscale-dev libsentencepiece-dev)
 missing=()
 for p in "${packages[@]}"; do

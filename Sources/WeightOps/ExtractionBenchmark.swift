@@ -1,0 +1,171 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Times `ArchiveExtraction` against GNU tar on the same synthetic archive: a model-like folder of large
+/// safetensors files (incompressible bytes, like real weights) plus small JSON files, written to a temporary
+/// folder. Ours reads, hashes, validates and fsyncs every file; tar does none of that, so tar is also timed
+/// followed by a sync of its output to compare equal durability.
+public enum ExtractionBenchmark {
+    public struct Options: Sendable {
+        /// Total size of the files in the archive, in bytes.
+        public var size: Int64 = 2_000_000_000
+        public var compression: ArchiveCompression = .none
+        /// Where the temporary folder is made (the filesystem being measured).
+        public var directory: String = FileManager.default.temporaryDirectory.path
+        /// Keep the temporary folder for inspection.
+        public var keep = false
+        /// Also time GNU tar (skipped when `tar` is not on PATH).
+        public var compareWithTar = true
+        public var progress: TerminalProgress = .silent
+
+        public init() {}
+    }
+
+    public struct Timing: Sendable, Codable, Equatable {
+        public let seconds: Double
+        /// Archive bytes per second, in MB/s (10^6).
+        public let megabytesPerSecond: Double
+    }
+
+    public struct Result: Sendable, Codable {
+        public let archive: String
+        public let compression: ArchiveCompression
+        public let archiveBytes: Int64
+        public let dataBytes: Int64
+        public let files: Int
+        public let eaWeights: Timing
+        public let tar: Timing?
+        public let tarThenSync: Timing?
+        public let kept: Bool
+    }
+
+    public static func run(_ options: Options) throws -> Result {
+        let root = try StagingFolder(in: options.directory)
+        let archive = root.path + "/bench-model" + extensionName(options.compression)
+        let (files, dataBytes) = try synthesize(archive: archive, size: options.size, compression: options.compression)
+        let archiveBytes = Int64((try? FileManager.default.attributesOfItem(atPath: archive)[.size] as? Int) ?? 0)
+
+        var extractOptions = ArchiveExtractionOptions()
+        extractOptions.requirePixArtFolder = false
+        extractOptions.progress = options.progress
+        let ours = try time {
+            _ = try ArchiveExtraction.extract(archive: archive, into: root.path + "/ours", options: extractOptions)
+        }
+        StagingFolder.removeTree(root.path + "/ours")
+
+        var tarTiming: Timing?
+        var tarSyncTiming: Timing?
+        if options.compareWithTar, let tar = which("tar") {
+            let out = root.path + "/tar"
+            try FolderCreation.createDirectories(out)
+            let tarSeconds = try time { try runProcess(tar, ["-xf", archive, "-C", out]) }
+            let syncSeconds = try time {
+                if let sync = which("sync") { try runProcess(sync, ["-f", out]) }
+            }
+            tarTiming = timing(tarSeconds, archiveBytes)
+            tarSyncTiming = timing(tarSeconds + syncSeconds, archiveBytes)
+            StagingFolder.removeTree(out)
+        }
+        let kept = options.keep
+        if kept {
+            try root.commit(to: options.directory + "/ea-weights-bench-\(getpid())", flushing: [])
+        }
+        return Result(
+            archive: kept ? options.directory + "/ea-weights-bench-\(getpid())/" + (archive as NSString).lastPathComponent : archive,
+            compression: options.compression, archiveBytes: archiveBytes, dataBytes: dataBytes, files: files,
+            eaWeights: timing(ours, archiveBytes), tar: tarTiming, tarThenSync: tarSyncTiming, kept: kept)
+    }
+
+    /// Writes `bench-model/` with safetensors files of up to 1 GB each (one U8 tensor apiece) and a config.
+    static func synthesize(archive: String, size: Int64, compression: ArchiveCompression) throws -> (files: Int, bytes: Int64) {
+        let writer = try CompressedFileWriter(path: archive, compression: compression)
+        var pattern = [UInt8](repeating: 0, count: 16 << 20)
+        var generator = SystemRandomNumberGenerator()
+        pattern.withUnsafeMutableBytes { raw in
+            for i in stride(from: 0, to: raw.count, by: 8) {
+                raw.storeBytes(of: generator.next() as UInt64, toByteOffset: i, as: UInt64.self)
+            }
+        }
+        try writer.write(TarFormat.header(name: "bench-model/", type: .directory, mode: 0o755))
+        let config = Array("{\"_class_name\": \"Benchmark\"}\n".utf8)
+        try writeFile(writer, name: "bench-model/config.json", header: [], data: config, size: Int64(config.count))
+        var remaining = max(size, 1)
+        var index = 0
+        var total = Int64(config.count)
+        while remaining > 0 {
+            let payload = min(remaining, 1_000_000_000)
+            let json = "{\"weight\":{\"dtype\":\"U8\",\"shape\":[\(payload)],\"data_offsets\":[0,\(payload)]}}"
+            var header = Array(json.utf8)
+            header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
+            var prefix = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) }
+            prefix += header
+            let name = String(format: "bench-model/weights/part-%05d.safetensors", index)
+            try writeFile(writer, name: name, header: prefix, data: pattern, size: Int64(prefix.count) + payload)
+            total += Int64(prefix.count) + payload
+            remaining -= payload
+            index += 1
+        }
+        try writer.write(TarFormat.endOfArchive)
+        try writer.finish()
+        return (index + 1, total)
+    }
+
+    /// One file entry: `header` bytes, then `pattern` repeated up to `size`, then padding.
+    private static func writeFile(
+        _ writer: CompressedFileWriter, name: String, header: [UInt8], data pattern: [UInt8], size: Int64
+    ) throws {
+        try writer.write(TarFormat.header(name: name, type: .file, size: size, mode: 0o644))
+        try writer.write(header)
+        var left = size - Int64(header.count)
+        try pattern.withUnsafeBytes { raw in
+            while left > 0 {
+                let n = Int(min(left, Int64(raw.count)))
+                try writer.write(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+                left -= Int64(n)
+            }
+        }
+        try writer.write([UInt8](repeating: 0, count: TarFormat.padding(forSize: size)))
+    }
+
+    private static func extensionName(_ compression: ArchiveCompression) -> String {
+        switch compression {
+        case .none: return ".tar"
+        case .gzip: return ".tar.gz"
+        case .zstd: return ".tar.zst"
+        case .xz: return ".tar.xz"
+        }
+    }
+
+    private static func timing(_ seconds: Double, _ bytes: Int64) -> Timing {
+        Timing(seconds: seconds, megabytesPerSecond: seconds > 0 ? Double(bytes) / seconds / 1e6 : 0)
+    }
+
+    private static func time(_ body: () throws -> Void) throws -> Double {
+        let start = TerminalProgress.now()
+        try body()
+        return TerminalProgress.now() - start
+    }
+
+    private static func which(_ tool: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(dir)/\(tool)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    private static func runProcess(_ tool: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ModelsError.invalidRequest(reason: "\(tool) \(arguments.joined(separator: " ")) failed with status \(process.terminationStatus)")
+        }
+    }
+}

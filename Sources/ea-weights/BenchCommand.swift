@@ -1,0 +1,17 @@
+import ArgumentParser
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure how fast ea-weights does its heavy jobs on this machine.",
+        discussion: """
+        Each subcommand builds its own synthetic input in a temporary folder, times the job and prints the \
+        throughput (--json for scripts).
+
+        Example:
+          ea-weights bench extract --size 2G
+          ea-weights bench merge
+        """,
+        subcommands: [BenchExtractCommand.self, BenchMergeCommand.self]
+    )
+}
