@@ -28,6 +28,8 @@ public struct Header: Sendable {
     public let metadata: [String: String]
     /// Metadata keys in the order the header lists them.
     public let metadataOrder: [String]
+    /// The `__metadata__` object as the header declares it: nil when absent or null (what a rewrite passes on).
+    public let declaredMetadata: [String: String]?
     /// Byte length of the JSON header (without the 8-byte length prefix).
     public let headerLength: Int
     /// Absolute file offset where the data section starts.
@@ -60,20 +62,30 @@ public struct Header: Sendable {
         return try validate(json: json, headerLength: n, dataSize: fileSize - 8 - n, path: path)
     }
 
+    /// Applies the reference's rules (safetensors `Metadata` deserialization + `validate`, 0.4.x) to a parsed header.
+    ///
+    /// Every verdict matches the reference except where noted: duplicate keys are rejected (the reference keeps the
+    /// last of two equal tensor names or metadata keys), names are compared as Swift strings (canonically equivalent
+    /// spellings are the same name), and a zero-element tensor whose shape holds a dimension above Int.max cannot be
+    /// represented and is rejected.
     static func validate(json: JSONValue, headerLength: Int, dataSize: Int, path: String) throws -> Header {
         guard let members = json.objectValue else {
             throw SafetensorsError.invalidJSON(path: path, reason: "the header is not a JSON object")
         }
         var metadata: [String: String] = [:]
         var metadataOrder: [String] = []
-        var tensors: [TensorInfo] = []
-        tensors.reserveCapacity(members.count)
+        var hasMetadata = false
+        var entries: [RawEntry] = []
+        entries.reserveCapacity(members.count)
         for (key, value) in members {
             if key == "__metadata__" {
-                guard let entries = value.objectValue else {
+                // serde reads `Option<HashMap<String, String>>`: null means no metadata.
+                if case .null = value { continue }
+                guard let fields = value.objectValue else {
                     throw SafetensorsError.invalidMetadata(path: path, reason: "is not an object of strings")
                 }
-                for (k, v) in entries {
+                hasMetadata = true
+                for (k, v) in fields {
                     guard let s = v.stringValue else {
                         throw SafetensorsError.invalidMetadata(path: path, reason: "value of '\(k)' is not a string")
                     }
@@ -82,72 +94,112 @@ public struct Header: Sendable {
                 }
                 continue
             }
-            tensors.append(try tensorInfo(name: key, value, path: path))
+            entries.append(try rawEntry(name: key, value, path: path))
         }
 
         // Sorted by offsets, the tensors must tile the data section exactly: from 0, no holes, no overlaps.
-        tensors.sort { ($0.dataBegin, $0.dataEnd) < ($1.dataBegin, $1.dataEnd) }
-        var end = 0
-        for t in tensors {
-            guard t.dataBegin == end else {
-                let why = t.dataBegin < end ? "overlaps the previous tensor (begins at \(t.dataBegin), previous ends at \(end))"
-                                            : "leaves a hole (begins at \(t.dataBegin), previous ends at \(end))"
-                throw SafetensorsError.invalidOffsets(path: path, tensor: t.name, reason: why)
+        // Same order of checks as the reference: offsets, then size overflow, then size.
+        entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        var end: UInt64 = 0
+        for e in entries {
+            guard e.begin == end, e.end >= e.begin else {
+                let why: String
+                if e.end < e.begin {
+                    why = "begin \(e.begin) is after end \(e.end)"
+                } else if e.begin < end {
+                    why = "overlaps the previous tensor (begins at \(e.begin), previous ends at \(end))"
+                } else {
+                    why = end == 0 ? "the first tensor must begin at 0, not \(e.begin)"
+                                   : "leaves a hole (begins at \(e.begin), previous ends at \(end))"
+                }
+                throw SafetensorsError.invalidOffsets(path: path, tensor: e.name, reason: why)
             }
-            end = t.dataEnd
+            end = e.end
+            var count: UInt64 = 1
+            for d in e.shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                guard !overflow else { throw SafetensorsError.shapeOverflow(path: path, tensor: e.name) }
+                count = product
+            }
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: UInt64(e.dtype.size))
+            guard !overflow else { throw SafetensorsError.shapeOverflow(path: path, tensor: e.name) }
+            guard e.end - e.begin == bytes else {
+                throw SafetensorsError.sizeMismatch(path: path, tensor: e.name,
+                                                    expected: Int(clamping: bytes), actual: Int(clamping: e.end - e.begin))
+            }
         }
-        guard end == dataSize else {
-            throw SafetensorsError.incompleteBuffer(path: path, dataEnd: end, dataSize: dataSize)
+        guard end == UInt64(dataSize) else {
+            throw SafetensorsError.incompleteBuffer(path: path, dataEnd: Int(clamping: end), dataSize: dataSize)
         }
-        return Header(tensors: tensors, metadata: metadata, metadataOrder: metadataOrder, headerLength: headerLength)
+        // Every offset is now within the data section, so it fits in Int; dimensions may not (zero-element tensors).
+        let tensors = try entries.map { e -> TensorInfo in
+            guard e.shape.allSatisfy({ $0 <= UInt64(Int.max) }) else {
+                throw SafetensorsError.invalidTensorEntry(
+                    path: path, tensor: e.name, reason: "a dimension of its shape exceeds \(Int.max)")
+            }
+            return TensorInfo(name: e.name, dtype: e.dtype, shape: e.shape.map { Int($0) },
+                              dataBegin: Int(e.begin), dataEnd: Int(e.end))
+        }
+        return Header(tensors: tensors, metadata: metadata, metadataOrder: metadataOrder,
+                      declaredMetadata: hasMetadata ? metadata : nil, headerLength: headerLength)
     }
 
-    private static func tensorInfo(name: String, _ value: JSONValue, path: String) throws -> TensorInfo {
-        guard let fields = value.objectValue else {
-            throw SafetensorsError.invalidTensorEntry(path: path, tensor: name, reason: "entry is not an object")
+    /// A tensor entry as written, with serde's integer range (u64) before it is checked against the file.
+    private struct RawEntry {
+        let name: String
+        let dtype: DType
+        let shape: [UInt64]
+        let begin: UInt64
+        let end: UInt64
+    }
+
+    /// Reads one tensor entry the way serde derives `TensorInfo`: an object with `dtype`, `shape` and
+    /// `data_offsets` (other fields ignored) or, equally accepted by serde, an array of exactly those three.
+    private static func rawEntry(name: String, _ value: JSONValue, path: String) throws -> RawEntry {
+        func invalid(_ reason: String) -> SafetensorsError {
+            SafetensorsError.invalidTensorEntry(path: path, tensor: name, reason: reason)
         }
-        func field(_ key: String) throws -> JSONValue {
-            guard let v = fields.first(where: { $0.0 == key })?.1 else {
-                throw SafetensorsError.invalidTensorEntry(path: path, tensor: name, reason: "missing '\(key)'")
+        let dtypeValue, shapeValue, offsetsValue: JSONValue
+        switch value {
+        case let .object(fields):
+            func field(_ key: String) throws -> JSONValue {
+                guard let v = fields.first(where: { $0.0 == key })?.1 else { throw invalid("missing '\(key)'") }
+                return v
             }
-            return v
+            (dtypeValue, shapeValue, offsetsValue) = (try field("dtype"), try field("shape"), try field("data_offsets"))
+        case let .array(items):
+            guard items.count == 3 else { throw invalid("an entry written as an array must hold [dtype, shape, data_offsets]") }
+            (dtypeValue, shapeValue, offsetsValue) = (items[0], items[1], items[2])
+        default:
+            throw invalid("entry is not an object")
         }
-        guard let dtypeName = try field("dtype").stringValue else {
-            throw SafetensorsError.invalidTensorEntry(path: path, tensor: name, reason: "'dtype' is not a string")
+
+        // serde accepts a unit enum variant as a string or as a one-member object `{"F32": null}`.
+        let dtypeName: String
+        switch dtypeValue {
+        case let .string(s):
+            dtypeName = s
+        case let .object(members) where members.count == 1 && members[0].1 == .null:
+            dtypeName = members[0].0
+        default:
+            throw invalid("'dtype' is not a string")
         }
         guard let dtype = DType(rawValue: dtypeName) else {
             throw SafetensorsError.unknownDType(path: path, tensor: name, dtype: dtypeName)
         }
-        func nonNegativeInts(_ key: String) throws -> [Int] {
-            guard let items = try field(key).arrayValue else {
-                throw SafetensorsError.invalidTensorEntry(path: path, tensor: name, reason: "'\(key)' is not an array")
-            }
+
+        func unsignedIntegers(_ key: String, _ value: JSONValue) throws -> [UInt64] {
+            guard let items = value.arrayValue else { throw invalid("'\(key)' is not an array") }
             return try items.map { item in
-                guard let i = item.intValue, i >= 0 else {
-                    throw SafetensorsError.invalidTensorEntry(
-                        path: path, tensor: name, reason: "'\(key)' holds \(item.compactText), not a non-negative integer")
+                guard let u = item.uint64Value else {
+                    throw invalid("'\(key)' holds \(item.compactText), not a non-negative integer")
                 }
-                return Int(i)
+                return u
             }
         }
-        let shape = try nonNegativeInts("shape")
-        let offsets = try nonNegativeInts("data_offsets")
-        guard offsets.count == 2 else {
-            throw SafetensorsError.invalidTensorEntry(path: path, tensor: name, reason: "'data_offsets' must hold [begin, end]")
-        }
-        let (begin, end) = (offsets[0], offsets[1])
-        guard begin <= end else {
-            throw SafetensorsError.invalidOffsets(path: path, tensor: name, reason: "begin \(begin) is after end \(end)")
-        }
-        var bytes = dtype.size
-        for d in shape {
-            let (product, overflow) = bytes.multipliedReportingOverflow(by: d)
-            guard !overflow else { throw SafetensorsError.shapeOverflow(path: path, tensor: name) }
-            bytes = product
-        }
-        guard end - begin == bytes else {
-            throw SafetensorsError.sizeMismatch(path: path, tensor: name, expected: bytes, actual: end - begin)
-        }
-        return TensorInfo(name: name, dtype: dtype, shape: shape, dataBegin: begin, dataEnd: end)
+        let shape = try unsignedIntegers("shape", shapeValue)
+        let offsets = try unsignedIntegers("data_offsets", offsetsValue)
+        guard offsets.count == 2 else { throw invalid("'data_offsets' must hold [begin, end]") }
+        return RawEntry(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
     }
 }

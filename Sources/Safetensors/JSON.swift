@@ -5,9 +5,11 @@
 public indirect enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
-    /// A number written without fraction or exponent that fits in an Int64.
+    /// A number written without fraction or exponent that fits in an Int64 (except `-0`, a float as in serde_json).
     case integer(Int64)
-    /// Any other number.
+    /// A non-negative integer above Int64.max that fits in a UInt64 (serde_json reads these as u64).
+    case unsignedInteger(UInt64)
+    /// Any other number (always finite: serde_json rejects numbers out of range).
     case number(Double)
     case string(String)
     case array([JSONValue])
@@ -19,6 +21,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         case (.null, .null): return true
         case let (.bool(x), .bool(y)): return x == y
         case let (.integer(x), .integer(y)): return x == y
+        case let (.unsignedInteger(x), .unsignedInteger(y)): return x == y
         case let (.number(x), .number(y)): return x == y
         case let (.string(x), .string(y)): return x == y
         case let (.array(x), .array(y)): return x == y
@@ -32,9 +35,18 @@ public indirect enum JSONValue: Sendable, Equatable {
     public var objectValue: [(String, JSONValue)]? { if case let .object(o) = self { return o } else { return nil } }
     public var arrayValue: [JSONValue]? { if case let .array(a) = self { return a } else { return nil } }
     public var intValue: Int64? { if case let .integer(i) = self { return i } else { return nil } }
+    /// The value as a u64, as serde_json deserializes `usize`: non-negative integers only (no floats, no `-0`).
+    public var uint64Value: UInt64? {
+        switch self {
+        case let .integer(i): return i >= 0 ? UInt64(i) : nil
+        case let .unsignedInteger(u): return u
+        default: return nil
+        }
+    }
     public var doubleValue: Double? {
         switch self {
         case let .integer(i): return Double(i)
+        case let .unsignedInteger(u): return Double(u)
         case let .number(d): return d
         default: return nil
         }
@@ -53,8 +65,8 @@ public struct JSONParseError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum JSONParser {
-    /// Nesting limit, as serde_json's default recursion limit.
-    public static let maxDepth = 128
+    /// Most nested arrays/objects accepted: serde_json's recursion limit of 128 fails on the 128th level.
+    public static let maxDepth = 127
 
     public static func parse(_ bytes: some Collection<UInt8>) throws -> JSONValue {
         let array = Array(bytes)
@@ -91,8 +103,10 @@ public enum JSONParser {
         }
 
         mutating func value(depth: Int) throws -> JSONValue {
-            guard depth < JSONParser.maxDepth else { throw error("nesting deeper than \(JSONParser.maxDepth)") }
             guard let c = peek else { throw error("unexpected end of input") }
+            if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
+                guard depth < JSONParser.maxDepth else { throw error("nesting deeper than \(JSONParser.maxDepth) levels") }
+            }
             switch c {
             case UInt8(ascii: "{"): return try object(depth: depth + 1)
             case UInt8(ascii: "["): return try array(depth: depth + 1)
@@ -244,8 +258,13 @@ public enum JSONParser {
                 if digits == 0 { throw error("invalid number") }
             }
             let text = String(decoding: bytes[start..<position], as: UTF8.self)
-            if isInteger, let i = Int64(text) { return .integer(i) }
+            // As serde_json: `-0` is a float, integers beyond u64 become floats, floats must be finite.
+            if isInteger && text != "-0" {
+                if let i = Int64(text) { return .integer(i) }
+                if let u = UInt64(text) { return .unsignedInteger(u) }
+            }
             guard let d = Double(text) else { throw error("invalid number") }
+            guard d.isFinite else { position = start; throw error("number out of range") }
             return .number(d)
         }
     }
@@ -264,6 +283,7 @@ extension JSONValue {
         case .null: out += "null"
         case let .bool(b): out += b ? "true" : "false"
         case let .integer(i): out += String(i)
+        case let .unsignedInteger(u): out += String(u)
         case let .number(d): out += d.isFinite ? "\(d)" : "null"
         case let .string(s): JSONValue.writeString(s, into: &out)
         case let .array(items):

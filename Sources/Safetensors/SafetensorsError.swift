@@ -20,6 +20,13 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
     case invalidIndex(path: String, reason: String)
     case missingShard(path: String, shard: String)
     case shardLacksTensor(path: String, shard: String, tensor: String)
+    /// Two shards of one checkpoint both hold `tensor`.
+    case duplicateTensor(path: String, tensor: String, firstShard: String, secondShard: String)
+    /// A shard holds a tensor its index does not list.
+    case unlistedTensor(path: String, shard: String, tensor: String)
+    case unsupportedEncoding(dtype: DType)
+    /// A write stopped because the caller cancelled it; nothing was left behind.
+    case cancelled(path: String)
     case writeFailed(path: String, reason: String)
     case invalidWrite(path: String, reason: String)
 
@@ -44,7 +51,8 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
         case let .invalidTensorEntry(path, tensor, reason):
             return "\(path): tensor '\(tensor)': \(reason)"
         case let .unknownDType(path, tensor, dtype):
-            return "\(path): tensor '\(tensor)' has unknown dtype '\(dtype)'"
+            let known = DType.allCases.map(\.rawValue).joined(separator: " ")
+            return "\(path): tensor '\(tensor)' has dtype '\(dtype)', which is not one of the safetensors dtypes ea-weights reads (\(known))"
         case let .shapeOverflow(path, tensor):
             return "\(path): tensor '\(tensor)': shape × dtype size overflows"
         case let .sizeMismatch(path, tensor, expected, actual):
@@ -60,9 +68,17 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
         case let .invalidIndex(path, reason):
             return "\(path): invalid index: \(reason)"
         case let .missingShard(path, shard):
-            return "\(path): shard '\(shard)' is missing"
+            return "\(path): shard '\(shard)' is missing (incomplete download?)"
         case let .shardLacksTensor(path, shard, tensor):
             return "\(path): index maps '\(tensor)' to '\(shard)', which does not contain it"
+        case let .duplicateTensor(path, tensor, first, second):
+            return "\(path): tensor '\(tensor)' is in both '\(first)' and '\(second)'"
+        case let .unlistedTensor(path, shard, tensor):
+            return "\(path): shard '\(shard)' holds '\(tensor)', which the index does not list (stale or mismatched shard?)"
+        case let .unsupportedEncoding(dtype):
+            return "cannot encode values as \(dtype.rawValue): only F32, F64, F16, BF16, F8_E4M3 and F8_E5M2 are supported"
+        case let .cancelled(path):
+            return "\(path): write cancelled, nothing was written"
         case let .writeFailed(path, reason):
             return "\(path): write failed: \(reason)"
         case let .invalidWrite(path, reason):

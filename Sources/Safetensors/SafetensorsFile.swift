@@ -5,6 +5,8 @@ public struct SafetensorsFile: StateDict {
     public let file: MappedFile
     public let header: Header
     private let byName: [String: Int]
+    /// Tensor names sorted (computed once: `keys` is read often).
+    public let keys: [String]
 
     public init(path: String) throws {
         let file = try MappedFile(path: path)
@@ -18,11 +20,12 @@ public struct SafetensorsFile: StateDict {
         byName.reserveCapacity(header.tensors.count)
         for (i, t) in header.tensors.enumerated() { byName[t.name] = i }
         self.byName = byName
+        self.keys = header.tensors.map(\.name).sorted()
     }
 
-    /// Tensor names sorted.
-    public var keys: [String] { header.tensors.map(\.name).sorted() }
     public var metadata: [String: String] { header.metadata }
+    /// `__metadata__` as declared (nil when absent or null): what a byte-identical rewrite passes to the writer.
+    public var declaredMetadata: [String: String]? { header.declaredMetadata }
     /// Tensors in the order their bytes lie in the file (for sequential streaming).
     public var tensorsInFileOrder: [TensorInfo] { header.tensors }
     public var fileSize: Int { file.size }

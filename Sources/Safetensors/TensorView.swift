@@ -43,4 +43,15 @@ public struct TensorView: @unchecked Sendable {
         precondition(out.count == elementCount)
         withUnsafeBytes { DTypeConversion.decode($0, dtype: dtype, into: out) }
     }
+
+    /// Decodes the elements `range` (row-major order) into `out` (exactly `range.count` floats), to process a
+    /// large tensor piece by piece without a full-size float32 copy.
+    public func decode(elements range: Range<Int>, into out: UnsafeMutableBufferPointer<Float>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= elementCount && out.count == range.count,
+                     "element range outside the tensor")
+        let size = dtype.size
+        file.withBytes((fileOffset + range.lowerBound * size)..<(fileOffset + range.upperBound * size)) {
+            DTypeConversion.decode($0, dtype: dtype, into: out)
+        }
+    }
 }

@@ -53,7 +53,13 @@ public struct LoRAFile: Sendable {
 
     /// `up` and `down` as float32, (out, rank) and (rank, in) row-major.
     public func factors(of module: LoRAModule) throws -> (up: [Float], down: [Float]) {
-        (try file.tensor(module.up.name).toFloat32(), try file.tensor(module.down.name).toFloat32())
+        let up = try file.tensor(module.up.name), down = try file.tensor(module.down.name)
+        defer {
+            // Each factor is read once: hand its pages back so a large LoRA does not accumulate in memory.
+            file.file.adviseDontNeed(up.byteRange)
+            file.file.adviseDontNeed(down.byteRange)
+        }
+        return (up.toFloat32(), down.toFloat32())
     }
 
     static func parse(_ file: SafetensorsFile) throws -> [LoRAModule] {

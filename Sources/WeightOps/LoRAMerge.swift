@@ -232,10 +232,17 @@ public struct LoRAMergePlan: Sendable {
     /// `--strict`: unmatched modules and shape mismatches are errors, and so is a merge that applies nothing.
     public func validate(strict: Bool) throws {
         if report.applied == 0 {
-            let names = loras.map(\.path).joined(separator: ", ")
+            var parts: [String] = []
+            let unmatched = report.unmatchedCount
+            if unmatched > 0 { parts.append("\(unmatched) name weights the base does not have") }
+            if !report.shapeMismatches.isEmpty { parts.append("\(report.shapeMismatches.count) have other shapes") }
+            for (target, n) in report.otherModel.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                parts.append("\(n) are for a \(target == .textEncoder ? "text encoder" : "transformer"), which the base does not hold")
+            }
             throw WeightOpsError.incompatible(
-                path: names, reason: "none of the LoRA modules match a weight of the base ("
-                    + report.lines.dropFirst().joined(separator: "; ").trimmingLeadingSpaces + ")")
+                path: loras.map(\.path).joined(separator: ", "),
+                reason: "none of the \(report.total) LoRA modules apply to the base (" + parts.joined(separator: "; ")
+                    + "); is this LoRA for another model? --dry-run lists them")
         }
         guard strict else { return }
         let unmatched = LoRAModuleGroup.allCases.flatMap { report.unmatched[$0] ?? [] }
@@ -259,9 +266,12 @@ public struct LoRAMergePlan: Sendable {
                                                        tensor: key, expected: [m, n], actual: [weight.count])
             }
             // W += scale * (up @ down): the product and the accumulation in one sgemm (beta = 1).
+            guard let c = weight.baseAddress else { continue }
             up.withUnsafeBufferPointer { a in
                 down.withUnsafeBufferPointer { b in
-                    BLAS.sgemm(m: m, n: n, k: k, alpha: app.scale, a: a, b: b, beta: 1, c: weight)
+                    guard let a = a.baseAddress, let b = b.baseAddress else { return }
+                    BLAS.sgemm(.none, .none, m: m, n: n, k: k, alpha: app.scale, a: a, lda: k, b: b, ldb: n,
+                               beta: 1, c: c, ldc: n)
                 }
             }
         }

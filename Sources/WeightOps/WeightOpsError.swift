@@ -10,7 +10,7 @@ public enum WeightOpsError: Error, CustomStringConvertible, Sendable {
     /// A computed tensor holds NaN or infinity.
     case nonFinite(tensor: String, count: Int)
     /// A tensor's values do not fit the output dtype.
-    case overflow(tensor: String, dtype: String, count: Int, maxAbs: Float)
+    case overflow(tensor: String, dtype: String, count: Int)
     /// Two inputs do not belong together (block counts, widths, temporal keys in a backbone...).
     case incompatible(path: String, reason: String)
 
@@ -27,9 +27,9 @@ public enum WeightOpsError: Error, CustomStringConvertible, Sendable {
                 + examples.prefix(3).joined(separator: ", ")
         case let .nonFinite(tensor, count):
             return "tensor '\(tensor)': the result holds \(count) NaN/infinite value(s); nothing was written"
-        case let .overflow(tensor, dtype, count, maxAbs):
-            return "tensor '\(tensor)': \(count) value(s) (max |x| = \(maxAbs)) overflow \(dtype);"
-                + " keep it in a wider dtype (e.g. --dtype f32 or bf16)"
+        case let .overflow(tensor, dtype, count):
+            return "tensor '\(tensor)': \(count) value(s) overflow \(dtype) (they would become infinite);"
+                + " store it in a wider dtype (f32 or bf16); nothing was written"
         case let .incompatible(path, reason): return "\(path): \(reason)"
         }
     }

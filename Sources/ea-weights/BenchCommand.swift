@@ -10,7 +10,8 @@ struct BenchCommand: ParsableCommand {
 
         Example:
           ea-weights bench extract --size 2G
+          ea-weights bench merge
         """,
-        subcommands: [BenchExtractCommand.self]
+        subcommands: [BenchExtractCommand.self, BenchMergeCommand.self]
     )
 }

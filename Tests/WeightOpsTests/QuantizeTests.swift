@@ -1,0 +1,79 @@
+import Testing
+import Safetensors
+@testable import WeightOps
+
+@Suite("Quantization")
+struct QuantizeTests {
+    /// Deterministic pseudo-random weights with a few outliers, like trained Linear weights.
+    static func weights(rows: Int, cols: Int, seed: UInt64) -> [Float] {
+        var state = seed
+        return (0..<(rows * cols)).map { i in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u = Float(state >> 40) / Float(1 << 24) - 0.5
+            return i % 97 == 0 ? u * 8 : u * 0.2
+        }
+    }
+
+    @Test("int8 blockwise: |w - q*scale| <= scale/2 in every block, scales are absmax/127")
+    func int8ErrorBound() {
+        let rows = 64, cols = 96, g = 32
+        let w = Self.weights(rows: rows, cols: cols, seed: 7)
+        let q = Quantizer.int8Blockwise(w, rows: rows, cols: cols, groupSize: g)
+        #expect(q.scaleShape == [rows / g, cols / g])
+        let ints = q.data.map { Int8(bitPattern: $0) }
+        let back = Quantizer.dequantizeInt8Blockwise(ints, rows: rows, cols: cols, scale: q.scale, groupSize: g)
+        for r in 0..<rows {
+            for c in 0..<cols {
+                let scale = q.scale[(r / g) * (cols / g) + c / g]
+                let err = abs(w[r * cols + c] - back[r * cols + c])
+                // Half a step, plus float32 rounding of the division and product.
+                #expect(err <= scale / 2 * (1 + 1e-5), "(\(r), \(c)): error \(err) > \(scale / 2)")
+                #expect(abs(Int(ints[r * cols + c])) <= 127)
+            }
+        }
+        var amax: Float = 0
+        for r in 0..<g { for c in 0..<g { amax = max(amax, abs(w[r * cols + c])) } }
+        #expect(q.scale[0] == amax / 127)
+        #expect(q.error.maxAbs <= q.scale.max()! / 2 * (1 + 1e-5))
+    }
+
+    @Test("int8 blockwise rounds half to even like torch.round and keeps zero blocks finite")
+    func int8RoundingAndZeros() {
+        // One 2x2 block: absmax 127 gives scale 1, so values are rounded directly.
+        let q = Quantizer.int8Blockwise([2.5, -0.5, 127, 1.5], rows: 2, cols: 2, groupSize: 2)
+        #expect(q.data.map { Int8(bitPattern: $0) } == [2, 0, 127, 2])
+        let zeros = Quantizer.int8Blockwise([0, 0, 0, 0], rows: 2, cols: 2, groupSize: 2)
+        #expect(zeros.scale == [Quantizer.minimumScale])
+        #expect(zeros.data == [0, 0, 0, 0])
+    }
+
+    @Test("fp8 e4m3: one scale = absmax/448, the largest value maps to 448, error within e4m3's half ulp")
+    func float8Scale() throws {
+        let w = Self.weights(rows: 16, cols: 16, seed: 3)
+        let q = try Quantizer.float8E4M3(w, shape: [16, 16])
+        let amax = w.map(abs).max()!
+        #expect(q.scale == [amax / 448])
+        #expect(q.scaleShape == [])
+        let i = w.firstIndex { abs($0) == amax }!
+        #expect(abs(DTypeConversion.f8e4m3ToFloat(q.data[i])) == 448)
+        // e4m3 has 3 mantissa bits: relative rounding error at most 2^-4 for normal values.
+        #expect(q.error.maxAbs <= amax / 16)
+        #expect(q.error.relative < 0.05)
+    }
+
+    @Test("quantization metadata round-trips through the ComfyUI JSON")
+    func metadataRoundTrip() throws {
+        let meta = QuantizationMetadata(layers: [
+            "transformer_blocks.0.attn1.to_q": .init(format: .int8Blockwise, groupSize: 128),
+            "proj_out": .init(format: .float8E4M3FN),
+        ])
+        #expect(meta.jsonText == #"{"format_version":"1.0","layers":{"proj_out":{"format":"float8_e4m3fn"},"#
+                + #""transformer_blocks.0.attn1.to_q":{"format":"int8_blockwise","group_size":128}}}"#)
+        let parsed = try QuantizationMetadata(metadata: [QuantizationMetadata.metadataKey: meta.jsonText], path: "x")
+        #expect(parsed == meta)
+        #expect(try QuantizationMetadata(metadata: [:], path: "x") == nil)
+        #expect(throws: WeightOpsError.self) {
+            _ = try QuantizationMetadata(metadata: [QuantizationMetadata.metadataKey: #"{"layers":{"a":{"format":"nf4"}}}"#], path: "x")
+        }
+    }
+}
