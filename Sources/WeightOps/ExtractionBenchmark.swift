@@ -112,7 +112,7 @@ public enum ExtractionBenchmark {
 
     private static func cpuSeconds(children: Bool) -> Double {
         var usage = rusage()
-        _ = getrusage(children ? RUSAGE_CHILDREN : RUSAGE_SELF, &usage)
+        _ = getrusage(__rusage_who_t((children ? RUSAGE_CHILDREN : RUSAGE_SELF).rawValue), &usage)
         func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
