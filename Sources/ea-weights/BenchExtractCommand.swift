@@ -63,7 +63,7 @@ struct BenchExtractCommand: ParsableCommand {
             print(try CommandOutput.json(result))
             return
         }
-        print("archive: \(TerminalProgress.bytes(result.archiveBytes)) \(result.compression.label), \(result.files) files, \(TerminalProgress.bytes(result.dataBytes)) of data; best of \(result.runs) runs")
+        print("archive: \(TerminalProgress.bytes(result.archiveBytes)) \(result.compression.label), \(result.files) files, \(TerminalProgress.bytes(result.dataBytes)) of data; best of \(result.runs) run\(result.runs == 1 ? "" : "s")")
         func line(_ label: String, _ t: ExtractionBenchmark.Timing) -> String {
             label.padding(toLength: 34, withPad: " ", startingAt: 0)
                 + String(format: "%8.2f s  %8.1f MB/s  (%.2f CPU s)", t.seconds, t.megabytesPerSecond, t.cpuSeconds)
