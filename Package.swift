@@ -16,9 +16,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
-        // System libraries (Debian: libarchive-dev, libavcodec-dev, libavformat-dev, libswscale-dev, libsentencepiece-dev).
+        // System libraries (Debian: libarchive-dev, libavcodec-dev, libavformat-dev, libswscale-dev, libsentencepiece-dev, zlib1g-dev).
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat", providers: [.apt(["libavcodec-dev", "libavformat-dev", "libswscale-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "CSentencePiece",
             linkerSettings: [.linkedLibrary("sentencepiece")]
@@ -34,7 +35,7 @@ let package = Package(
         ),
         .target(
             name: "Runner",
-            dependencies: ["Safetensors", "WeightOps", "CFFmpeg", "CSentencePiece", "Yams"]
+            dependencies: ["Safetensors", "WeightOps", "CFFmpeg", "CSentencePiece", "CZlib", "Yams"]
         ),
         .executableTarget(
             name: "ea-weights",

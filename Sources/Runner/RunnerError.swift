@@ -6,6 +6,9 @@ public enum RunnerError: Error, CustomStringConvertible, Sendable {
     case unsupportedWeightType(key: String, source: String, dtype: String)
     case unexpectedWeights(source: String, keys: [String])
     case invalidConfig(path: String, reason: String)
+    /// Writing an output file (video, frames) failed; nothing partial is left at `path`.
+    case outputFailed(path: String, reason: String)
+    case invalidTokenizer(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -21,6 +24,10 @@ public enum RunnerError: Error, CustomStringConvertible, Sendable {
             let shown = keys.prefix(5).joined(separator: ", ")
             return "\(source): \(keys.count) weight(s) the model does not use: \(shown)\(keys.count > 5 ? ", ..." : "")"
         case let .invalidConfig(path, reason):
+            return "\(path): \(reason)"
+        case let .outputFailed(path, reason):
+            return "\(path): cannot write the output: \(reason)"
+        case let .invalidTokenizer(path, reason):
             return "\(path): \(reason)"
         }
     }

@@ -52,12 +52,17 @@ public struct SafetensorsWriter {
     /// Polled between chunks; returning true stops the write with `SafetensorsError.cancelled` and removes the
     /// temporary file. Swift task cancellation stops it as well.
     public var isCancelled: () -> Bool
+    /// Sees what each encoded or converted tensor lost right after it is written; throwing stops the write and
+    /// nothing is put in place (to refuse, say, values that overflow F16).
+    public var checkConversion: ((_ tensor: String, _ dtype: DType, _ stats: ConversionStats) throws -> Void)?
 
     public init(metadata: [String: String]? = nil, progress: ((Int, Int) -> Void)? = nil,
-                isCancelled: @escaping () -> Bool = { false }) {
+                isCancelled: @escaping () -> Bool = { false },
+                checkConversion: ((_ tensor: String, _ dtype: DType, _ stats: ConversionStats) throws -> Void)? = nil) {
         self.metadata = metadata
         self.progress = progress
         self.isCancelled = isCancelled
+        self.checkConversion = checkConversion
     }
 
     /// Makes SIGINT, SIGTERM and SIGHUP remove the temporary files of writes in progress before the process
@@ -91,7 +96,13 @@ public struct SafetensorsWriter {
         guard !baseName.isEmpty, !baseName.contains("/") else {
             throw SafetensorsError.invalidWrite(path: folder, reason: "'\(baseName)' is not a file base name")
         }
-        for t in tensors { try t.validate(path: folder) }
+        var seen = Set<String>()
+        for t in tensors {
+            try t.validate(path: folder)
+            guard seen.insert(t.name).inserted else {
+                throw SafetensorsError.invalidWrite(path: folder, reason: "tensor '\(t.name)' is given twice")
+            }
+        }
         let createdFolder = FileSystem.kind(folder) == .missing
         try FileSystem.makeDirectories(folder)
         var succeeded = false
@@ -157,7 +168,10 @@ public struct SafetensorsWriter {
                         progress?(done, layout.fileSize)
                     }
                 }
-                if let stats { conversions[info.name] = stats }
+                if let stats {
+                    conversions[info.name] = stats
+                    try checkConversion?(info.name, info.dtype, stats)
+                }
             }
             try file.finishWriting()
             guard file.bytesWritten == layout.fileSize else {

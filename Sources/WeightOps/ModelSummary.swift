@@ -39,6 +39,14 @@ public struct ModelSummary: Sendable, Codable, Equatable {
         let view = KeyView(dict)
         let kind = ModelKind.detect(view)
         var summary = ModelSummary(kind: kind)
+        var config = config
+        if let given = config, !Self.config(given, describes: kind) {
+            config = nil
+            if kind != .kohyaLoRA && kind != .unknown {
+                let described = given["_class_name"]?.stringValue ?? given["model_type"]?.stringValue ?? "another model"
+                summary.notes.append("the config.json beside it describes \(described), not a \(kind); ignored")
+            }
+        }
         switch kind {
         case .pixartTransformer2D, .easyAnimateTransformer3D:
             let transformer = TransformerSummary(view, config: config, notes: &summary.notes)
@@ -63,6 +71,25 @@ public struct ModelSummary: Sendable, Codable, Equatable {
         }
         summary.quantization = try QuantizationSummary(dict, notes: &summary.notes)
         return summary
+    }
+}
+
+extension ModelSummary {
+    /// Whether a config.json (diffusers `_class_name`, transformers `model_type`/`architectures`) is about
+    /// a model of this kind; a config without any of those is taken as fitting.
+    static func config(_ config: JSONValue, describes kind: ModelKind) -> Bool {
+        var names: [String] = []
+        if let c = config["_class_name"]?.stringValue { names.append(c) }
+        if let m = config["model_type"]?.stringValue { names.append(m) }
+        names += config["architectures"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        if names.isEmpty { return kind != .kohyaLoRA && kind != .unknown }
+        let text = names.joined(separator: " ").lowercased()
+        switch kind {
+        case .pixartTransformer2D, .easyAnimateTransformer3D, .motionModule: return text.contains("transformer")
+        case .vae: return text.contains("autoencoder")
+        case .t5Encoder: return text.contains("t5")
+        case .kohyaLoRA, .unknown: return false
+        }
     }
 }
 

@@ -6,9 +6,9 @@ struct EAWeights: ParsableCommand {
         commandName: "ea-weights",
         abstract: "Inspect, arrange, merge, convert and test-run EasyAnimate v1 checkpoints on a CPU.",
         version: EAWeightsVersion.string,
-        subcommands: [ExtractCommand.self, PrepareCommand.self, VerifyCommand.self, BenchCommand.self,
+        subcommands: [InspectCommand.self, ExtractCommand.self, PrepareCommand.self, VerifyCommand.self, BenchCommand.self,
                       MergeLoRACommand.self, SwapCommand.self, ExtractMotionModuleCommand.self, ConvertCommand.self,
-                      DiffCommand.self]
+                      DiffCommand.self, TokenizeCommand.self]
     )
 }
 

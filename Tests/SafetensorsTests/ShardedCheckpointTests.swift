@@ -237,6 +237,11 @@ struct ShardedCheckpointTests {
             #expect(throws: Boom.self) { try SafetensorsWriter().writeSharded(tensors, to: folder, maxShardBytes: 2) }
             #expect(try folderContents(folder) == ["model.safetensors"])
             #expect(try openStateDict(path: folder).keys == ["old"])
+            // Names must be unique across shards too; nothing is created.
+            let twice: [OutputTensor] = [.bytes([1], name: "a", dtype: .u8, shape: [1]), .bytes([2], name: "a", dtype: .u8, shape: [1])]
+            #expect(throws: SafetensorsError.invalidWrite(path: folder + "/new", reason: "tensor 'a' is given twice")) {
+                try SafetensorsWriter().writeSharded(twice, to: folder + "/new", maxShardBytes: 1)
+            }
             // A folder the write created is removed again.
             #expect(throws: Boom.self) { try SafetensorsWriter().writeSharded(tensors, to: folder + "/new", maxShardBytes: 2) }
             #expect(try folderContents(folder) == ["model.safetensors"])

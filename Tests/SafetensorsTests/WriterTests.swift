@@ -169,6 +169,29 @@ struct WriterTests {
         }
     }
 
+    @Test("a conversion check can refuse a lossy tensor before anything is put in place")
+    func conversionCheck() throws {
+        struct Overflow: Error, Equatable { let tensor: String; let stats: ConversionStats }
+        try withTemporaryFolder { folder in
+            let out = folder + "/model.safetensors"
+            var seen: [String] = []
+            let writer = SafetensorsWriter(checkConversion: { name, dtype, stats in
+                seen.append("\(name):\(dtype.rawValue)")
+                if stats.overflowed > 0 { throw Overflow(tensor: name, stats: stats) }
+            })
+            #expect(throws: Overflow(tensor: "big", stats: ConversionStats(overflowed: 1))) {
+                try writer.write([
+                    .floats([1, 2], name: "fine", dtype: .f16, shape: [2]),
+                    .floats([1e5], name: "big", dtype: .f16, shape: [1]),
+                    .bytes([1], name: "raw", dtype: .u8, shape: [1]),
+                ], to: out)
+            }
+            #expect(seen == ["big:F16"])   // file order: "big" before "fine"; raw bytes are not conversions
+            let contents = try folderContents(folder)
+            #expect(contents == [])
+        }
+    }
+
     @Test("a cancelled write stops with .cancelled and leaves nothing")
     func cancellation() throws {
         try withTemporaryFolder { folder in
