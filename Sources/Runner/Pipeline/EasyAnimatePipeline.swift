@@ -111,8 +111,10 @@ public final class EasyAnimatePipeline {
                 try transformer.forward(latents: input, timestep: Float(t), encoderHiddenStates: embeddings, encoderMask: mask)
             }, onStep: { onEvent(.progress(.denoising, done: $0, total: $1)) })
         }
-        return try timed(.vae, onEvent) {
-            try vae.decodeVideo(latents, progress: { onEvent(.progress(.vae, done: $0, total: $1)) })
+        return try withoutActuallyEscaping(onEvent) { onEvent in
+            try timed(.vae, onEvent) {
+                try vae.decodeVideo(latents, progress: { onEvent(.progress(.vae, done: $0, total: $1)) })
+            }
         }
     }
 
