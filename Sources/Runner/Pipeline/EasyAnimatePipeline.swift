@@ -72,12 +72,18 @@ public final class EasyAnimatePipeline {
     /// The pipeline's default size: the transformer's `sample_size` latent cells.
     public var defaultSize: Int { transformer.config.sampleSize * vaeScaleFactor }
 
-    /// The latent shape of a request: [1, C, F, H/8, W/8]; sizes must divide by 8 × patch size.
+    /// Height and width must divide by this: VAE factor × patch size × the motion module's grid cell.
+    public var sizeMultiple: Int {
+        vaeScaleFactor * transformer.config.patchSize * (transformer.config.motionModule?.blockSize ?? 1)
+    }
+
+    /// The latent shape of a request: [1, C, F, H/8, W/8].
     public func latentShape(_ request: GenerationRequest) throws -> [Int] {
-        let multiple = vaeScaleFactor * transformer.config.patchSize
+        let multiple = sizeMultiple
         guard request.height > 0, request.width > 0, request.height % multiple == 0, request.width % multiple == 0 else {
+            let grid = transformer.config.motionModule.map { " × motion-module grid \($0.blockSize)" } ?? ""
             throw RunnerError.invalidInput(
-                "height and width must be positive multiples of \(multiple) (VAE factor \(vaeScaleFactor) × patch size \(transformer.config.patchSize)); got \(request.height)x\(request.width)")
+                "height and width must be positive multiples of \(multiple) (VAE factor \(vaeScaleFactor) × patch size \(transformer.config.patchSize)\(grid)); got \(request.height)x\(request.width)")
         }
         guard request.frames > 0 else { throw RunnerError.invalidInput("frames must be at least 1; got \(request.frames)") }
         return [1, transformer.config.inChannels, request.frames, request.height / vaeScaleFactor, request.width / vaeScaleFactor]
