@@ -137,6 +137,15 @@ struct PixArtTransformerTests {
         }
     }
 
+    @Test("a full 3D state dict without pos_encoder.pe buffers (as merge/swap save it) loads as one file")
+    func loadsFull3DStateDict() throws {
+        let config = try PixArtConfig(contentsOf: Self.configPath, easyAnimateYAML: Self.yamlPath)
+        let file = try SafetensorsFile(path: Fixtures.golden("personalized_transformer3d.safetensors"))
+        #expect(!file.keys.contains { $0.hasSuffix("pos_encoder.pe") })
+        let model = try Transformer3D(store: WeightStore(file), config: config)
+        #expect(model.blocks.allSatisfy { $0.motionModule != nil })
+    }
+
     @Test("a missing backbone weight is an error naming the key")
     func missingWeight() throws {
         try Self.withTemporaryFolder { folder in
