@@ -67,18 +67,25 @@ public enum CheckpointRewrite {
                             progress: ProgressHandler?) throws {
         var weightMap: [String: String] = [:]
         var totalSize = 0
+        var quantized = QuantizationMetadata()
         for (name, file) in files {
             let tensors = try outputs(of: file, rewrite: rewrite)
+            let fileMetadata = try metadata(name, tensors)
             try CheckpointStreamer.write(to: (folder as NSString).appendingPathComponent(name), tensors: tensors,
-                                         metadata: try metadata(name, tensors), check: check,
+                                         metadata: fileMetadata, check: check,
                                          progress: progress.map { p in { p(name, $0, $1) } })
             for t in tensors { weightMap[t.name] = name }
             totalSize += tensors.reduce(0) { $0 + $1.byteCount }
+            if let layers = try QuantizationMetadata(metadata: fileMetadata, path: name)?.layers {
+                quantized.layers.merge(layers) { a, _ in a }
+            }
         }
         if case let .sharded(index, contents) = weights.files {
-            // The input index's metadata, with the new size.
-            var metadata = contents.metadata.filter { $0.0 != "total_size" }
+            // The input index's metadata, with the new size; a quantized checkpoint also lists all its quantized
+            // layers there, so a reader of the index alone knows what each shard holds.
+            var metadata = contents.metadata.filter { $0.0 != "total_size" && $0.0 != QuantizationMetadata.metadataKey }
             metadata.insert(("total_size", .integer(Int64(totalSize))), at: 0)
+            if !quantized.layers.isEmpty { metadata.append((QuantizationMetadata.metadataKey, .string(quantized.jsonText))) }
             let bytes = Safetensors.ShardIndex(metadata: metadata, weightMap: weightMap).encoded()
             try writeSmallFile(bytes, to: (folder as NSString).appendingPathComponent(index))
         }

@@ -249,10 +249,11 @@ public enum Convert {
                                : try Quantizer.float8E4M3(w, shape: view.shape)
         }
         if options.dryRun {
-            // Nothing is written, but the error is measured so the report is the real one.
+            // Nothing will be written (the tensors below are never computed), but the error is measured so the
+            // report is the real one.
             let q = try quantized(view.toFloat32())
             log.report.quantized.append(.init(layer: layer, format: format.rawValue, groupSize: q.groupSize, error: q.error))
-            return []
+            view.releaseMapping()
         }
         // The scale is written before the weight (F32 sorts first in the file), so each is computed on its own
         // from the source; only one decoded weight is alive at a time.

@@ -115,6 +115,9 @@ struct ConvertTests {
             }
         }
         #expect(layers == report.quantized.count && layers > 0)
+        // The index lists every quantized layer too.
+        let index = try #require(try QuantizationMetadata(metadata: dict.metadata, path: out))
+        #expect(index.layers.count == layers)
         #expect(report.quantized.allSatisfy { $0.error.relative < 0.06 })
         #expect(throws: WeightOpsError.self) {
             _ = try Convert.run(ConvertOptions(input: out, output: dir.appendingPathComponent("again").path, target: .int8))
