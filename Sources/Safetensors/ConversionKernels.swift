@@ -1,34 +1,54 @@
 /// The loops behind `DTypeConversion`. They call the branch-free `FloatBits` functions from `while` loops with
-/// wrapping arithmetic and u32 counters: that shape is what LLVM vectorizes (SSE2 on baseline x86-64, about
-/// 4 GB/s of float32 input per core; Swift's generic SIMD types were 20× slower here). Pointers are raw and may be
-/// unaligned; callers guarantee the counts.
+/// wrapping arithmetic: that shape is what LLVM vectorizes (SSE2 on baseline x86-64; Swift's generic SIMD types
+/// were 20× slower here). Pointers are raw and may be unaligned; callers guarantee the counts.
 enum ConversionKernels {
-    /// Elements per counting block, so the u32 counters never wrap.
-    private static let block = 1 << 30
+    /// Elements per block. The hot loop only ORs a cheap "might have lost something" flag (input outside the
+    /// range that converts cleanly); the rare flagged block is then counted exactly from input and output.
+    private static let block = 16_384
 
     @inline(__always)
-    private static func count(_ condition: Bool) -> UInt32 { condition ? 1 : 0 }
+    private static func flag(_ condition: Bool) -> UInt32 { condition ? 1 : 0 }
+
+    /// Exact counts for `range`, judging each output (`overflowed`, `zero`) against its input.
+    private static func recount(_ src: UnsafeRawPointer, _ range: Range<Int>, _ dst: UnsafeMutableRawPointer,
+                                overflowed: (UInt32, Int) -> Bool, zero: (Int) -> Bool) -> ConversionStats {
+        var stats = ConversionStats.zero
+        for i in range {
+            let a = src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self) & 0x7FFF_FFFF
+            if a > 0x7F80_0000 {
+                stats.nan += 1
+            } else {
+                if overflowed(a, i) { stats.overflowed += 1 }
+                if a != 0 && zero(i) { stats.underflowed += 1 }
+            }
+        }
+        return stats
+    }
 
     // MARK: float32 → narrow
+    //
+    // Clean ranges (|x| in (lo, hi), or 0): F16 (2^-25, 65520), BF16 (0x8000 bits, 0x7F7F8000 bits),
+    // F8_E4M3 (2^-10, 464], F8_E5M2 (2^-17, 61440). Outside them a value may overflow, underflow or be NaN.
 
     static func encodeHalf(_ src: UnsafeRawPointer, _ n: Int, _ dst: UnsafeMutableRawPointer) -> ConversionStats {
         var stats = ConversionStats.zero
         var start = 0
         while start < n {
             let end = start + min(block, n - start)
-            var overflowed: UInt32 = 0, underflowed: UInt32 = 0, nan: UInt32 = 0
+            var suspicious: UInt32 = 0
             var i = start
             while i < end {
                 let x = src.loadUnaligned(fromByteOffset: 4 &* i, as: UInt32.self)
-                let h = FloatBits.halfBits(x)
-                dst.storeBytes(of: h, toByteOffset: 2 &* i, as: UInt16.self)
-                let a = x & 0x7FFF_FFFF, m = h & 0x7FFF
-                nan &+= count(a > 0x7F80_0000)
-                overflowed &+= count(a < 0x7F80_0000) & count(m == 0x7C00)
-                underflowed &+= count(a != 0) & count(m == 0)
+                dst.storeBytes(of: FloatBits.halfBits(x), toByteOffset: 2 &* i, as: UInt16.self)
+                let a = x & 0x7FFF_FFFF
+                suspicious |= flag(a &- 1 < 0x3300_0000) | flag(a >= 0x477F_F000)
                 i &+= 1
             }
-            stats += ConversionStats(overflowed: Int(overflowed), underflowed: Int(underflowed), nan: Int(nan))
+            if suspicious != 0 {
+                let h = { (i: Int) in dst.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7FFF }
+                stats += recount(src, start..<end, dst, overflowed: { a, i in a < 0x7F80_0000 && h(i) == 0x7C00 },
+                                 zero: { h($0) == 0 })
+            }
             start = end
         }
         return stats
@@ -39,19 +59,20 @@ enum ConversionKernels {
         var start = 0
         while start < n {
             let end = start + min(block, n - start)
-            var overflowed: UInt32 = 0, underflowed: UInt32 = 0, nan: UInt32 = 0
+            var suspicious: UInt32 = 0
             var i = start
             while i < end {
                 let x = src.loadUnaligned(fromByteOffset: 4 &* i, as: UInt32.self)
-                let b = FloatBits.bfloat16Bits(x)
-                dst.storeBytes(of: b, toByteOffset: 2 &* i, as: UInt16.self)
-                let a = x & 0x7FFF_FFFF, m = b & 0x7FFF
-                nan &+= count(a > 0x7F80_0000)
-                overflowed &+= count(a < 0x7F80_0000) & count(m == 0x7F80)
-                underflowed &+= count(a != 0) & count(m == 0)
+                dst.storeBytes(of: FloatBits.bfloat16Bits(x), toByteOffset: 2 &* i, as: UInt16.self)
+                let a = x & 0x7FFF_FFFF
+                suspicious |= flag(a &- 1 < 0x8000) | flag(a >= 0x7F7F_8000)
                 i &+= 1
             }
-            stats += ConversionStats(overflowed: Int(overflowed), underflowed: Int(underflowed), nan: Int(nan))
+            if suspicious != 0 {
+                let b = { (i: Int) in dst.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7FFF }
+                stats += recount(src, start..<end, dst, overflowed: { a, i in a < 0x7F80_0000 && b(i) == 0x7F80 },
+                                 zero: { b($0) == 0 })
+            }
             start = end
         }
         return stats
@@ -62,20 +83,20 @@ enum ConversionKernels {
         var start = 0
         while start < n {
             let end = start + min(block, n - start)
-            var overflowed: UInt32 = 0, underflowed: UInt32 = 0, nan: UInt32 = 0
+            var suspicious: UInt32 = 0
             var i = start
             while i < end {
                 let x = src.loadUnaligned(fromByteOffset: 4 &* i, as: UInt32.self)
-                let b = FloatBits.f8e4m3Bits(x)
-                dst.storeBytes(of: b, toByteOffset: i, as: UInt8.self)
-                let a = x & 0x7FFF_FFFF, m = b & 0x7F
-                nan &+= count(a > 0x7F80_0000)
-                // No infinity in e4m3fn: ±Inf inputs overflow to NaN as well.
-                overflowed &+= count(a <= 0x7F80_0000) & count(m == 0x7F)
-                underflowed &+= count(a != 0) & count(m == 0)
+                dst.storeBytes(of: FloatBits.f8e4m3Bits(x), toByteOffset: i, as: UInt8.self)
+                let a = x & 0x7FFF_FFFF
+                suspicious |= flag(a &- 1 < 0x3A80_0000) | flag(a > 0x43E8_0000)
                 i &+= 1
             }
-            stats += ConversionStats(overflowed: Int(overflowed), underflowed: Int(underflowed), nan: Int(nan))
+            if suspicious != 0 {
+                let b = { (i: Int) in dst.load(fromByteOffset: i, as: UInt8.self) & 0x7F }
+                // No infinity in e4m3fn: ±Inf inputs overflow to NaN as well.
+                stats += recount(src, start..<end, dst, overflowed: { _, i in b(i) == 0x7F }, zero: { b($0) == 0 })
+            }
             start = end
         }
         return stats
@@ -86,19 +107,20 @@ enum ConversionKernels {
         var start = 0
         while start < n {
             let end = start + min(block, n - start)
-            var overflowed: UInt32 = 0, underflowed: UInt32 = 0, nan: UInt32 = 0
+            var suspicious: UInt32 = 0
             var i = start
             while i < end {
                 let x = src.loadUnaligned(fromByteOffset: 4 &* i, as: UInt32.self)
-                let b = FloatBits.f8e5m2Bits(x)
-                dst.storeBytes(of: b, toByteOffset: i, as: UInt8.self)
-                let a = x & 0x7FFF_FFFF, m = b & 0x7F
-                nan &+= count(a > 0x7F80_0000)
-                overflowed &+= count(a < 0x7F80_0000) & count(m == 0x7C)
-                underflowed &+= count(a != 0) & count(m == 0)
+                dst.storeBytes(of: FloatBits.f8e5m2Bits(x), toByteOffset: i, as: UInt8.self)
+                let a = x & 0x7FFF_FFFF
+                suspicious |= flag(a &- 1 < 0x3700_0000) | flag(a >= 0x4770_0000)
                 i &+= 1
             }
-            stats += ConversionStats(overflowed: Int(overflowed), underflowed: Int(underflowed), nan: Int(nan))
+            if suspicious != 0 {
+                let b = { (i: Int) in dst.load(fromByteOffset: i, as: UInt8.self) & 0x7F }
+                stats += recount(src, start..<end, dst, overflowed: { a, i in a < 0x7F80_0000 && b(i) == 0x7C },
+                                 zero: { b($0) == 0 })
+            }
             start = end
         }
         return stats

@@ -77,11 +77,7 @@ public enum ArchiveExtraction {
         let leftovers = StagingFolder.removeAbandoned(in: directory)
         let staging = try StagingFolder(in: directory)
         let extractor = Extractor(input: input, directory: directory, staging: staging, options: options)
-        var result = try extractor.run()
-        result = ArchiveExtractionResult(
-            archive: result.archive, folder: result.folder, compression: result.compression, files: result.files,
-            archiveBytes: result.archiveBytes, extractedBytes: result.extractedBytes, removedLeftovers: leftovers)
-        return result
+        return try extractor.run(removedLeftovers: leftovers)
     }
 
     /// Reads only the first entry header and returns the archive's top-level folder name (for planning, e.g. to
@@ -496,7 +492,7 @@ private final class Extractor {
         if let name = options.name { destination = directory + "/" + name }
     }
 
-    func run() throws -> ArchiveExtractionResult {
+    func run(removedLeftovers: [String]) throws -> ArchiveExtractionResult {
         if let destination { try requireAbsent(destination) }
         options.progress.setTotal(input.size)
         defer { options.progress.finish() }
@@ -532,7 +528,7 @@ private final class Extractor {
         try staging.commit(to: destination, flushing: folders)
         return ArchiveExtractionResult(
             archive: input.path, folder: destination, compression: input.compression, files: sorted,
-            archiveBytes: input.size, extractedBytes: extractedBytes, removedLeftovers: [])
+            archiveBytes: input.size, extractedBytes: extractedBytes, removedLeftovers: removedLeftovers)
     }
 
     private func requireAbsent(_ path: String) throws {

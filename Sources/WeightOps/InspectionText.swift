@@ -126,10 +126,12 @@ extension InspectedFile {
             rows.append(("vocabulary", t.vocabSize.map(TextTable.count) ?? "none"))
         }
         if let q = summary.quantization {
+            let single = q.formats.count == 1
             let formats = q.formats.sorted { $0.key < $1.key }.map { name, usage in
-                "\(name) \(usage.layers) layers" + (usage.groupSizes.isEmpty ? "" : " (group \(usage.groupSizes.map(String.init).joined(separator: ", ")))")
+                name + (single ? "" : " \(usage.layers) layers")
+                    + (usage.groupSizes.isEmpty ? "" : " (group \(usage.groupSizes.map(String.init).joined(separator: ", ")))")
             }
-            rows.append(("quantized", "\(q.layers) layers: " + formats.joined(separator: "; ") + " [from \(q.source)\(q.formatVersion.map { " v\($0)" } ?? "")]"))
+            rows.append(("quantized", "\(q.layers) layers, " + formats.joined(separator: "; ") + " [from \(q.source)\(q.formatVersion.map { " v\($0)" } ?? "")]"))
         }
         return rows
     }

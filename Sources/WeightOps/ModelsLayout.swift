@@ -113,7 +113,7 @@ enum ModelFolderCheck {
 
     /// Opens a `.safetensors` file or a `.safetensors.index.json` (validating it and every shard it names).
     static func openWeights(_ path: String) throws -> any StateDict {
-        if path.hasSuffix(".index.json") { return try ShardIndex.open(path) }
+        if path.hasSuffix(".index.json") { return try ShardedCheckpoint(indexPath: path) }
         return try SafetensorsFile(path: path)
     }
 }
@@ -132,9 +132,9 @@ public enum FileKinds {
         for file in files where file.hasSuffix(".safetensors.index.json") {
             kinds[file] = index
             let directory = (file as NSString).deletingLastPathComponent
-            guard let dict = try? ShardIndex.open(folder + "/" + file) else { continue }
+            guard let dict = try? ShardedCheckpoint(indexPath: folder + "/" + file) else { continue }
             let kind = ModelKind.detect(dict).rawValue
-            for shard in dict.shardNames {
+            for shard in dict.index?.shardFiles ?? [] {
                 kinds[directory.isEmpty ? shard : directory + "/" + shard] = kind
             }
         }

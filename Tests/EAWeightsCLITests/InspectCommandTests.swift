@@ -126,3 +126,24 @@ struct InspectCommandTests {
         #expect(resident <= 4 << 20, "\(resident) bytes of tensor data were read")
     }
 }
+
+@Suite("inspect on other commands' outputs")
+struct InspectConvertedTests {
+    @Test("a checkpoint quantized by convert keeps its kind and shows its format")
+    func quantized() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ea-weights-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("int8.safetensors").path
+        let convert = try CLIRunner.run(["convert", "fixtures/ea-tiny/personalized.safetensors", "--to", "int8", "--group-size", "16", "--out", out])
+        #expect(convert.status == 0, "\(convert.stderr)")
+        let result = try CLIRunner.run(["inspect", out, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let file = try #require((object?["files"] as? [[String: Any]])?.first)
+        #expect(file["kind"] as? String == "pixart-transformer-2d")
+        let quantization = try #require(file["quantization"] as? [String: Any])
+        let formats = try #require(quantization["formats"] as? [String: [String: Any]])
+        #expect(formats["int8_blockwise"]?["groupSizes"] as? [Int] == [16])
+    }
+}

@@ -3,37 +3,16 @@ import Foundation
 import Glibc
 #endif
 
-/// Runs the built `ea-weights` binary (built with the tests, next to the test bundle) for the extract,
-/// prepare, verify and bench tests, capturing its output and exit status.
+/// What the extract/prepare/verify/bench tests need beyond `CLIRunner.run`: a process started in the background
+/// (to interrupt it), a temporary folder, and JSON output parsed.
 enum ModelsCLI {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    struct BinaryNotFound: Error, CustomStringConvertible {
-        var description: String { "ea-weights binary not found next to the test bundle or in .build/debug; run `swift build` first" }
-    }
-
-    static func binary() throws -> URL {
-        let fm = FileManager.default
-        var candidates: [URL] = []
-        if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-            while dir.pathExtension == "xctest" || dir.lastPathComponent == "MacOS" || dir.lastPathComponent == "Contents" {
-                dir.deleteLastPathComponent()
-            }
-            candidates.append(dir.appendingPathComponent("ea-weights"))
-        }
-        candidates.append(Fixtures.packageRoot.appendingPathComponent(".build/debug/ea-weights"))
-        guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else { throw BinaryNotFound() }
-        return found
+    static func run(_ arguments: [String]) throws -> CLIRunner.Result {
+        try CLIRunner.run(arguments)
     }
 
     static func start(_ arguments: [String]) throws -> (Process, Pipe, Pipe) {
         let process = Process()
-        process.executableURL = try binary()
+        process.executableURL = try CLIRunner.binary()
         process.arguments = arguments
         process.currentDirectoryURL = Fixtures.packageRoot
         let out = Pipe()
@@ -44,7 +23,7 @@ enum ModelsCLI {
         return (process, out, err)
     }
 
-    static func finish(_ process: Process, _ out: Pipe, _ err: Pipe) -> Result {
+    static func finish(_ process: Process, _ out: Pipe, _ err: Pipe) -> CLIRunner.Result {
         // Both pipes are drained before waiting so a large output cannot stall the child.
         final class Box: @unchecked Sendable { var data = Data() }
         let errBox = Box()
@@ -57,13 +36,8 @@ enum ModelsCLI {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errBox.data, as: UTF8.self))
-    }
-
-    static func run(_ arguments: [String]) throws -> Result {
-        let (process, out, err) = try start(arguments)
-        return finish(process, out, err)
+        return CLIRunner.Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                                stderr: String(decoding: errBox.data, as: UTF8.self))
     }
 
     static func temporaryDirectory() throws -> String {

@@ -124,6 +124,36 @@ struct SchedulerTests {
         #expect(throws: RunnerError.self) { try Sampler.euler.makeScheduler(config: badSchedule) }
     }
 
+    @Test("other timestep spacings follow diffusers' NumPy formulas")
+    func otherSpacings() throws {
+        func timesteps(_ sampler: Sampler, _ steps: Int, _ options: [String: SchedulerConfig.Value]) throws -> [Double] {
+            var scheduler = try sampler.makeScheduler(config: SchedulerConfig(options))
+            try scheduler.setTimesteps(steps)
+            return scheduler.timesteps
+        }
+        // np.round(np.arange(1000, 0, -1000 / 5)).astype(np.int64) - 1
+        #expect(try timesteps(.ddim, 5, ["timestep_spacing": .string("trailing")]) == [999, 799, 599, 399, 199])
+        // (np.arange(0, 6) * (1000 // 6)).round()[::-1][:-1] + 1
+        #expect(try timesteps(.dpmSolverMultistep, 5, ["timestep_spacing": .string("leading"), "steps_offset": .int(1)])
+                == [831, 665, 499, 333, 167])
+        // np.arange(1000, 0, -1000 / 3).round().astype(np.float32) - 1
+        #expect(try timesteps(.euler, 3, ["timestep_spacing": .string("trailing")]) == [999, 666, 332])
+        // skip_prk_steps: concatenate([t[:-1], t[-2:-1], t[-1:]])[::-1] with t = arange(5) * 200 + 1
+        #expect(try timesteps(.pndm, 5, ["skip_prk_steps": .bool(true), "steps_offset": .int(1)]) == [801, 601, 601, 401, 201, 1])
+    }
+
+    @Test("the Tensor overloads keep the latent shape")
+    func tensorOverloads() throws {
+        var scheduler = try Sampler.eulerAncestral.makeScheduler(config: Self.config())
+        try scheduler.setTimesteps(5)
+        var generator = TorchGenerator(seed: 43)
+        let latents = try generator.randn(shape: [1, 4, 2, 4, 4])
+        let t = scheduler.timesteps[0]
+        let input = try scheduler.scaleModelInput(latents, timestep: t)
+        let next = try scheduler.step(modelOutput: input, timestep: t, sample: latents, generator: &generator)
+        #expect(input.shape == latents.shape && next.shape == latents.shape)
+    }
+
     @Test("stepping before setTimesteps or with mismatched sizes is an error, not a crash")
     func misuseIsAnError() throws {
         var generator = TorchGenerator(seed: 0)

@@ -101,6 +101,31 @@ struct TokenizerTests {
         #expect(T5Tokenizer.preprocess("\u{200B}x\u{200B}") == "\u{200B}x\u{200B}")   // not whitespace in Python
     }
 
+    @Test("legacy: false (transformers PR #24565) adds no \"▁\" after a special token; legacy does")
+    func nonLegacy() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("t5-nonlegacy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for name in ["spiece.model", "added_tokens.json", "special_tokens_map.json"] {
+            try FileManager.default.copyItem(atPath: Self.directory + "/" + name, toPath: folder.appendingPathComponent(name).path)
+        }
+        let config = try String(contentsOfFile: Self.directory + "/tokenizer_config.json", encoding: .utf8)
+        #expect(config.contains("\"legacy\": true"))
+        try config.replacingOccurrences(of: "\"legacy\": true", with: "\"legacy\": false")
+            .write(to: folder.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8)
+
+        let legacy = try T5Tokenizer(directory: Self.directory)
+        let modern = try T5Tokenizer(directory: folder.path)
+        #expect(legacy.legacy && !modern.legacy)
+        let before = try legacy.tokenize("<extra_id_0>. hi")
+        let after = try modern.tokenize("<extra_id_0>. hi")
+        #expect(before.first == "<extra_id_0>" && after.first == "<extra_id_0>")
+        #expect(before[1].hasPrefix("\u{2581}"))
+        #expect(!after[1].hasPrefix("\u{2581}"))
+        // Plain text tokenizes the same either way.
+        #expect(try legacy.tokenize("a snowy forest") == modern.tokenize("a snowy forest"))
+    }
+
     @Test("a folder without spiece.model is a clear error")
     func missingModel() {
         #expect(throws: RunnerError.self) { try T5Tokenizer(directory: Fixtures.path("tiny-pixart/vae")) }

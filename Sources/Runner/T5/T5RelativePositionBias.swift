@@ -44,6 +44,7 @@ public struct T5RelativePositionBias: Sendable {
 
     /// The bias for every head, query and key: [heads, queryLength, keyLength].
     public func callAsFunction(queryLength: Int, keyLength: Int) -> Tensor {
+        guard queryLength > 0, keyLength > 0 else { return Tensor(zeros: [heads, max(0, queryLength), max(0, keyLength)]) }
         // Distances repeat along diagonals: look each one up once.
         let distances = (-(queryLength - 1))...max(0, keyLength - 1)
         let bucketOf = distances.map {

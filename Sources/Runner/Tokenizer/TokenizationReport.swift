@@ -1,3 +1,5 @@
+import Foundation
+
 /// What `ea-weights tokenize` shows about one prompt: the ids and mask exactly as the pipeline feeds the text
 /// encoder, the pieces behind them, and whether the prompt was cut (users hit the 120-token limit unknowingly).
 /// Encodes to the `--json` object `{"attention_mask", "input_ids", "pieces", "truncated"}`.
@@ -51,7 +53,11 @@ public struct TokenizationReport: Encodable, Sendable {
         out += "\n"
         if truncated {
             out += "TRUNCATED: the prompt needs \(tokenCount) tokens with </s>; the model sees only the first \(maxLength - 1) and </s>.\n"
-            out += "dropped: \(dropped.joined(separator: " "))\n"
+            // The pieces read back as text ("▁" is SentencePiece's space), shortened for the terminal.
+            let text = String(dropped.joined().map { $0 == "\u{2581}" ? " " : $0 })
+                .trimmingCharacters(in: .whitespaces)
+            let shown = text.count > 240 ? String(text.prefix(240)) + "…" : text
+            out += "dropped (\(dropped.count) tokens): \(shown.debugDescription)\n"
         } else {
             out += "not truncated (\(maxLength - used) tokens to spare)\n"
         }

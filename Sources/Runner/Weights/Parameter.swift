@@ -42,7 +42,7 @@ public struct Parameter: @unchecked Sendable {
                 }
                 if let direct { return direct }
             }
-            let decoded = view.toFloat32()
+            let decoded = Parameter.decodeInParallel(view)
             return try decoded.withUnsafeBufferPointer(body)
         }
     }
@@ -51,7 +51,19 @@ public struct Parameter: @unchecked Sendable {
     public func tensor() -> Tensor {
         switch source {
         case let .owned(t): return t
-        case let .mapped(view): return Tensor(shape: view.shape, storage: view.toFloat32())
+        case let .mapped(view): return Tensor(shape: view.shape, storage: Parameter.decodeInParallel(view))
+        }
+    }
+
+    /// Decodes a non-F32 weight across the cores: a BF16 matrix of the real T5 is decoded before every matmul.
+    static func decodeInParallel(_ view: TensorView) -> [Float] {
+        let n = view.elementCount
+        return [Float](unsafeUninitializedCapacity: n) { out, count in
+            let out = out
+            parallelChunks(n, minimumChunk: 1 << 16) { range in
+                view.decode(elements: range, into: UnsafeMutableBufferPointer(rebasing: out[range]))
+            }
+            count = n
         }
     }
 }
