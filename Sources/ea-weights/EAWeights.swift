@@ -8,7 +8,7 @@ struct EAWeights: ParsableCommand {
         version: EAWeightsVersion.string,
         subcommands: [InspectCommand.self, ExtractCommand.self, PrepareCommand.self, VerifyCommand.self, BenchCommand.self,
                       MergeLoRACommand.self, SwapCommand.self, ExtractMotionModuleCommand.self, ConvertCommand.self,
-                      DiffCommand.self, TokenizeCommand.self]
+                      DiffCommand.self, TokenizeCommand.self, GenerateCommand.self]
     )
 }
 

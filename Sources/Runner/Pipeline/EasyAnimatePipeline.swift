@@ -1,0 +1,134 @@
+import Foundation
+import Safetensors
+import WeightOps
+
+/// EasyAnimate v1's text-to-video pipeline (easyanimate/pipeline/pipeline_easyanimate.py, April 2024) on the CPU:
+/// T5 prompt encoding (negative prompt first for classifier-free guidance), the 3D transformer with its motion
+/// module under one of five samplers, the learned-sigma half dropped, the VAE decoding frame by frame, and
+/// `(video / 2 + 0.5).clamp(0, 1)`.
+public final class EasyAnimatePipeline {
+    public let paths: ModelPaths
+    public let tokenizer: T5Tokenizer
+    public let textEncoder: T5Encoder
+    public let transformer: Transformer3D
+    public let vae: VAEDecoder
+    public let schedulerConfig: SchedulerConfig
+    /// What `--lora` merged, when LoRAs were given.
+    public let loraReport: LoRAMergeReport?
+    /// Pixels per latent cell: 2^(VAE levels − 1).
+    public let vaeScaleFactor: Int
+
+    /// Loads every component, checking that each weight file holds exactly what its model binds.
+    public init(paths: ModelPaths, loras: [LoRASpec] = []) throws {
+        try ModelLocator.validate(paths)
+        self.paths = paths
+        let folder = URL(fileURLWithPath: paths.pixart)
+        func component(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+        let config = try paths.config.map { try EasyAnimateConfig(path: $0) } ?? EasyAnimateConfig.v1
+        schedulerConfig = try SchedulerConfig(easyAnimateYAML: config.yaml, source: config.source)
+        let transformerConfig = try Self.transformerConfig(folder: component("transformer"), easyAnimate: config)
+
+        // The 3D state dict as EasyAnimate loads it: diffusers weights, then --transformer, then the motion module.
+        var layers: [any StateDict] = [try openStateDict(path: component("transformer"))]
+        if let file = paths.transformer { layers.append(try openStateDict(path: file)) }
+        if let file = paths.motionModule { layers.append(try openStateDict(path: file)) }
+        let transformerDict = LayeredStateDict(layers)
+        let textEncoderDict = try openStateDict(path: component("text_encoder"))
+
+        var merged = InMemoryLoRA.Merged(report: LoRAMergeReport())
+        if !loras.isEmpty {
+            merged = try InMemoryLoRA.merge(loras, transformer: transformerDict, textEncoder: textEncoderDict)
+            loraReport = merged.report
+        } else {
+            loraReport = nil
+        }
+
+        tokenizer = try T5Tokenizer(directory: component("tokenizer"))
+        let textStore = WeightStore(name: component("text_encoder"), layers: [textEncoderDict], replacements: merged.textEncoder)
+        textEncoder = try T5Encoder(store: textStore, config: T5Config(path: component("text_encoder")))
+        try textStore.requireAllConsumed(ignoring: T5Encoder.isIgnoredKey)
+
+        let transformerStore = WeightStore(name: transformerDict.path, layers: layers, replacements: merged.transformer)
+        transformer = try Transformer3D(store: transformerStore, config: transformerConfig,
+                                        motionModuleSource: paths.motionModule)
+        vae = try VAEDecoder(folder: component("vae"))
+        vaeScaleFactor = vae.config.spatialScale
+    }
+
+    static func transformerConfig(folder: String, easyAnimate: EasyAnimateConfig) throws -> PixArtConfig {
+        let path = (folder as NSString).appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RunnerError.invalidConfig(path: path, reason: "cannot read the transformer config")
+        }
+        let json: JSONValue
+        do { json = try JSONParser.parse(data) } catch {
+            throw RunnerError.invalidConfig(path: path, reason: "not valid JSON (\(error))")
+        }
+        let kwargs = try PixArtConfig.transformerAdditionalKwargs(yaml: easyAnimate.yaml, source: easyAnimate.source)
+        return try PixArtConfig(json: json, path: path, additionalKwargs: kwargs, kwargsSource: easyAnimate.source)
+    }
+
+    /// The pipeline's default size: the transformer's `sample_size` latent cells.
+    public var defaultSize: Int { transformer.config.sampleSize * vaeScaleFactor }
+
+    /// Height and width must divide by this: VAE factor × patch size × the motion module's grid cell.
+    public var sizeMultiple: Int {
+        vaeScaleFactor * transformer.config.patchSize * (transformer.config.motionModule?.blockSize ?? 1)
+    }
+
+    /// The latent shape of a request: [1, C, F, H/8, W/8].
+    public func latentShape(_ request: GenerationRequest) throws -> [Int] {
+        let multiple = sizeMultiple
+        guard request.height > 0, request.width > 0, request.height % multiple == 0, request.width % multiple == 0 else {
+            let grid = transformer.config.motionModule.map { " × motion-module grid \($0.blockSize)" } ?? ""
+            throw RunnerError.invalidInput(
+                "height and width must be positive multiples of \(multiple) (VAE factor \(vaeScaleFactor) × patch size \(transformer.config.patchSize)\(grid)); got \(request.height)x\(request.width)")
+        }
+        guard request.frames > 0 else { throw RunnerError.invalidInput("frames must be at least 1; got \(request.frames)") }
+        return [1, transformer.config.inChannels, request.frames, request.height / vaeScaleFactor, request.width / vaeScaleFactor]
+    }
+
+    /// Generates a video [1, 3, F, H, W] with values in [0, 1].
+    public func generate(_ request: GenerationRequest, onEvent: (PipelineEvent) -> Void = { _ in }) throws -> Tensor {
+        let shape = try latentShape(request)
+        if let latents = request.initialLatents, latents.shape != shape {
+            throw RunnerError.invalidInput("initial latents have shape \(latents.shape); this request needs \(shape)")
+        }
+        var scheduler = try request.sampler.makeScheduler(config: schedulerConfig)
+        try scheduler.setTimesteps(request.steps)
+        var generator = TorchGenerator(seed: request.seed)
+
+        // Prompt embeddings: [negative; positive] when guidance is on, as the pipeline concatenates them.
+        let loop = DenoisingLoop(guidanceScale: request.guidanceScale, latentChannels: transformer.config.inChannels)
+        let (embeddings, mask) = try timed(.textEncoder, onEvent) { () -> (Tensor, Tensor) in
+            let prompts = loop.usesGuidance ? [request.negativePrompt, request.prompt] : [request.prompt]
+            let encodings = try prompts.map { try tokenizer.encode($0) }
+            let hidden = try textEncoder(encodings)
+            let mask = Tensor(shape: [encodings.count, encodings[0].mask.count],
+                              storage: encodings.flatMap { $0.mask.map(Float.init) })
+            return (hidden, mask)
+        }
+
+        var latents = try request.initialLatents ?? generator.randn(shape: shape)
+        Kernels.scale(&latents, by: scheduler.initNoiseSigma)
+        latents = try timed(.denoising, onEvent) {
+            try loop.run(latents: latents, scheduler: &scheduler, generator: &generator, model: { input, t in
+                try transformer.forward(latents: input, timestep: Float(t), encoderHiddenStates: embeddings, encoderMask: mask)
+            }, onStep: { onEvent(.progress(.denoising, done: $0, total: $1)) })
+        }
+        return try withoutActuallyEscaping(onEvent) { onEvent in
+            try timed(.vae, onEvent) {
+                try vae.decodeVideo(latents, progress: { onEvent(.progress(.vae, done: $0, total: $1)) })
+            }
+        }
+    }
+
+    private func timed<R>(_ stage: PipelineStage, _ onEvent: (PipelineEvent) -> Void, _ body: () throws -> R) rethrows -> R {
+        onEvent(.stageStarted(stage))
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = try body()
+        onEvent(.stageFinished(stage, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        return result
+    }
+}

@@ -1,0 +1,242 @@
+import ArgumentParser
+import Foundation
+import Runner
+import Safetensors
+import WeightOps
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate a short video on the CPU, exactly as EasyAnimate v1's pipeline would.",
+        discussion: """
+        Runs EasyAnimate's text-to-video pipeline in float32 (T5 text encoder, PixArt transformer with the \
+        motion module, one of five samplers, the VAE frame by frame), to check that a merged, swapped or \
+        converted checkpoint still works before it goes to a GPU machine. For the same inputs and seed the \
+        result equals EasyAnimate's on CPU to float32 rounding: a visibly wrong video means a wrong checkpoint.
+
+        Models: with no model flags it runs the bundled fixtures/ea-tiny set (a tiny random model: the video \
+        is noise, but every code path runs). --models DIR reads a tree made by `ea-weights prepare`; \
+        --pixart FOLDER --motion-module FILE name the parts directly. --transformer FILE puts a personalized \
+        2D backbone (or a full 3D checkpoint) in place of the diffusers transformer weights; --lora FILE:MULT \
+        merges a kohya LoRA in memory, like EasyAnimate's merge_lora. f16, bf16 and int8/fp8 files from \
+        `ea-weights convert` load directly.
+
+        Randomness: one PyTorch-compatible CPU generator seeded with --seed draws the initial latents and the \
+        samplers' noise; --latents FILE[:KEY] reads the initial noise from a safetensors file instead.
+
+        Output by --out's extension: .mp4 (H.264), .gif (looping), .safetensors (the float32 tensor `video` \
+        [1,3,F,H,W] in [0,1]), or a folder of PNG frames (a path without extension).
+
+        Examples:
+          ea-weights generate --prompt "A snowy forest" --out out/demo.mp4
+          ea-weights generate --models models --prompt "A snowy forest landscape" --frames 16 --steps 30 --out snow.gif
+          ea-weights generate --models models --transformer models/Personalized_Model/easyanimate_portrait.safetensors \\
+              --lora models/Personalized_Model/easyanimate_portrait_lora.safetensors:0.55 --prompt "A portrait" --out p.mp4
+        """
+    )
+
+    @OptionGroup var models: ModelOptions
+
+    @Option(name: .customLong("lora"), help: ArgumentHelp("A kohya LoRA to merge in memory, with its multiplier (default 1).", valueName: "file[:mult]"))
+    var loras: [String] = []
+
+    @Option(help: "The prompt.")
+    var prompt: String
+
+    @Option(help: "The negative prompt (the pipeline's default is empty).")
+    var negativePrompt: String = ""
+
+    @Option(help: ArgumentHelp("Euler, Euler-A, DPM++, PNDM or DDIM.", valueName: "name"))
+    var sampler: String = "DPM++"
+
+    @Option(help: "Denoising steps.")
+    var steps: Int = 30
+
+    @Option(help: "Classifier-free guidance scale (1 or less turns guidance off).")
+    var guidance: Float = 6.0
+
+    @Option(help: "Seed of the PyTorch-compatible CPU generator.")
+    var seed: UInt64 = 43
+
+    @Option(help: ArgumentHelp("Initial latents [1,C,F,H/8,W/8] from a safetensors file (KEY: the tensor, needed when it holds several).", valueName: "file[:key]"))
+    var latents: String?
+
+    @Option(help: "Number of frames (default 16, or the --latents' frame count).")
+    var frames: Int?
+
+    @Option(help: "Height in pixels, a multiple of 8 × patch size (default: the transformer's sample size × 8).")
+    var height: Int?
+
+    @Option(help: "Width in pixels (default: as height).")
+    var width: Int?
+
+    @Option(help: "Frames per second of .mp4 and .gif output.")
+    var fps: Int = 12
+
+    @Option(help: ArgumentHelp("The video: .mp4, .gif, .safetensors, or a folder for PNG frames.", valueName: "path"))
+    var out: String
+
+    @Flag(help: "Print a JSON summary (stages, timings, output) for scripts.")
+    var json = false
+
+    func validate() throws {
+        guard Sampler(name: sampler) != nil else {
+            throw ValidationError("unknown sampler '\(sampler)'; use one of \(Sampler.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard fps >= 1 else { throw ValidationError("--fps must be at least 1") }
+        _ = try VideoOutput.format(of: out)
+    }
+
+    func run() throws {
+        let summary = try CommandFailure.exitOnInterruption { try generate() }
+        if json {
+            print(try CommandOutput.json(summary))
+        } else {
+            for line in summary.lines { print(line) }
+        }
+    }
+
+    private func generate() throws -> GenerationSummary {
+        let display = StageDisplay()
+        let loadStart = Date()
+        let paths = try models.resolve()
+        let specs = loras.map { LoRASpec(parsing: $0) }
+        display.begin("loading models")
+        let pipeline = try EasyAnimatePipeline(paths: paths, loras: specs)
+        display.end()
+        var summary = GenerationSummary(paths: paths, blasCore: BLAS.coreDescription)
+        summary.stages.append(.init(stage: PipelineStage.loading.rawValue, seconds: Date().timeIntervalSince(loadStart)))
+        summary.lora = pipeline.loraReport?.lines
+
+        let initial = try latents.map { try Self.readLatents($0) }
+        let size = pipeline.defaultSize
+        let request = GenerationRequest(
+            prompt: prompt, negativePrompt: negativePrompt, sampler: Sampler(name: sampler) ?? .dpmSolverMultistep,
+            steps: steps, guidanceScale: guidance, seed: seed, initialLatents: initial,
+            frames: frames ?? initial?.shape[2] ?? 16,
+            height: height ?? initial.map { $0.shape[3] * pipeline.vaeScaleFactor } ?? size,
+            width: width ?? height ?? initial.map { $0.shape[4] * pipeline.vaeScaleFactor } ?? size)
+
+        let video = try pipeline.generate(request) { event in
+            switch event {
+            case let .stageStarted(stage): display.begin(stage.rawValue)
+            case let .progress(_, done, total): display.update(done: done, total: total)
+            case let .stageFinished(stage, seconds):
+                display.end()
+                summary.stages.append(.init(stage: stage.rawValue, seconds: seconds))
+            }
+        }
+        let writeStart = Date()
+        let format = try VideoOutput.write(video: video, fps: fps, to: out)
+        summary.stages.append(.init(stage: "write", seconds: Date().timeIntervalSince(writeStart)))
+        summary.output = .init(path: out, format: format.rawValue, frames: video.shape[2], height: video.shape[3],
+                               width: video.shape[4], fps: fps)
+        summary.request = .init(prompt: prompt, negativePrompt: negativePrompt, sampler: request.sampler.rawValue,
+                                steps: steps, guidance: guidance, seed: seed, latents: latents)
+        return summary
+    }
+
+    /// `FILE[:KEY]`: the tensor KEY, or the file's only tensor.
+    static func readLatents(_ argument: String) throws -> Tensor {
+        var path = argument, key: String?
+        if !FileManager.default.fileExists(atPath: argument), let colon = argument.lastIndex(of: ":") {
+            path = String(argument[..<colon])
+            key = String(argument[argument.index(after: colon)...])
+        }
+        let file = try SafetensorsFile(path: path)
+        guard let name = key ?? (file.keys.count == 1 ? file.keys[0] : nil) else {
+            throw RunnerError.invalidInput("\(path): holds \(file.keys.count) tensors (\(file.keys.prefix(6).joined(separator: ", "))); name one as \(path):KEY")
+        }
+        let view = try file.tensor(name)
+        guard view.dtype.isFloatingPoint, view.shape.count == 5, view.shape[0] == 1 else {
+            throw RunnerError.invalidInput("\(path): tensor '\(name)' is \(view.dtype.rawValue) \(view.shape); latents must be a float tensor [1, C, F, H/8, W/8]")
+        }
+        return Tensor(shape: view.shape, storage: view.toFloat32())
+    }
+}
+
+/// Where the model comes from, shared by commands that load a whole pipeline.
+struct ModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A models/ tree laid out by `ea-weights prepare`.", valueName: "dir"), completion: .directory)
+    var models: String?
+
+    @Option(help: ArgumentHelp("A PixArt diffusers folder (transformer/, vae/, text_encoder/, tokenizer/).", valueName: "folder"), completion: .directory)
+    var pixart: String?
+
+    @Option(help: ArgumentHelp("The motion module (e.g. easyanimate_v1_mm.safetensors).", valueName: "file"), completion: .file())
+    var motionModule: String?
+
+    @Option(help: ArgumentHelp("A personalized 2D backbone or a full 3D checkpoint replacing the transformer's weights.", valueName: "file"), completion: .file())
+    var transformer: String?
+
+    @Option(help: ArgumentHelp("EasyAnimate's yaml config (default: the v1 config).", valueName: "yaml"), completion: .file())
+    var config: String?
+
+    func validate() throws {
+        if models != nil && pixart != nil { throw ValidationError("give --models or --pixart, not both") }
+    }
+
+    func resolve() throws -> ModelPaths {
+        var paths: ModelPaths
+        if let models {
+            paths = try ModelLocator.modelsTree(models, motionModule: motionModule)
+            if let pixart { paths.pixart = pixart }
+        } else if let pixart {
+            paths = ModelPaths(pixart: pixart, motionModule: motionModule)
+        } else {
+            paths = try ModelLocator.bundledFixture()
+            if let motionModule { paths.motionModule = motionModule }
+        }
+        if let transformer { paths.transformer = transformer }
+        if let config { paths.config = config }
+        return paths
+    }
+}
+
+/// What `generate` did, printed at the end (or as JSON).
+struct GenerationSummary: Encodable {
+    struct Stage: Encodable { let stage: String; let seconds: Double }
+    struct Output: Encodable { let path: String; let format: String; let frames: Int; let height: Int; let width: Int; let fps: Int }
+    struct Request: Encodable {
+        let prompt: String; let negativePrompt: String; let sampler: String; let steps: Int; let guidance: Float
+        let seed: UInt64; let latents: String?
+    }
+
+    let paths: ModelPaths
+    let blasCore: String
+    var stages: [Stage] = []
+    var lora: [String]?
+    var output: Output?
+    var request: Request?
+
+    init(paths: ModelPaths, blasCore: String) {
+        self.paths = paths
+        self.blasCore = blasCore
+    }
+
+    var lines: [String] {
+        var lines: [String] = []
+        if let lora { lines += lora }
+        let times = stages.map { "\($0.stage) \(String(format: "%.2f", $0.seconds)) s" }.joined(separator: ", ")
+        lines.append("time: \(times) (OpenBLAS core: \(blasCore))")
+        if let output {
+            lines.append("wrote \(output.path): \(output.frames) frames, \(output.width)x\(output.height), \(output.format)"
+                         + (output.format == "mp4" || output.format == "gif" ? " at \(output.fps) fps" : ""))
+        }
+        return lines
+    }
+
+    enum CodingKeys: String, CodingKey { case models, blasCore, stages, lora, output, request }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(["pixart": paths.pixart, "motionModule": paths.motionModule, "transformer": paths.transformer,
+                      "config": paths.config], forKey: .models)
+        try c.encode(blasCore, forKey: .blasCore)
+        try c.encode(stages, forKey: .stages)
+        try c.encodeIfPresent(lora, forKey: .lora)
+        try c.encodeIfPresent(output, forKey: .output)
+        try c.encodeIfPresent(request, forKey: .request)
+    }
+}
