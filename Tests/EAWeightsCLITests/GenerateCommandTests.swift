@@ -132,4 +132,24 @@ struct GenerateCommandTests {
         #expect(result.status != 0)
         #expect(result.stderr.contains("vae/config.json"))
     }
+
+    @Test("converted checkpoints (bf16, int8, fp8) load directly and still give the video, within their precision",
+          arguments: [("bf16", Float(0.002)), ("int8", 0.01), ("fp8", 0.03)])
+    func convertedCheckpointsGenerate(dtype: String, meanTolerance: Float) throws {
+        let folder = try WeightOpsCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let converted = folder.appendingPathComponent("pixart").path
+        var arguments = ["convert", Fixtures.path("tiny-pixart"), "--to", dtype, "--out", converted]
+        if dtype == "int8" { arguments += ["--group-size", "16"] }
+        let conversion = try CLIRunner.run(arguments)
+        #expect(conversion.status == 0, "\(conversion.stderr)")
+        let (video, _, outFolder) = try generate(sampler: "Euler", golden: "pipeline.safetensors", extra: [
+            "--pixart", converted, "--motion-module", Fixtures.path("motion_module.safetensors"),
+            "--config", Fixtures.path("easyanimate_video_motion_module_v1.yaml")])
+        defer { try? FileManager.default.removeItem(at: outFolder) }
+        let golden = try SafetensorsFile(path: Fixtures.golden("pipeline.safetensors")).tensor("Euler").toFloat32()
+        let values = video.toFloat32()
+        let mean = zip(values, golden).reduce(Float(0)) { $0 + abs($1.0 - $1.1) } / Float(values.count)
+        #expect(mean <= meanTolerance)
+    }
 }

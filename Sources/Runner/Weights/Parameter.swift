@@ -7,6 +7,9 @@ public struct Parameter: @unchecked Sendable {
     public enum Source {
         case owned(Tensor)
         case mapped(TensorView)
+        /// Weight-only quantized (ComfyUI's layout, as `ea-weights convert` writes it): `weight` I8 with a F32
+        /// `scale` per `groupSize`² block (int8_blockwise), or F8_E4M3 with one scalar scale (float8_e4m3fn).
+        case quantized(weight: TensorView, scale: [Float], groupSize: Int?)
     }
 
     public let key: String
@@ -23,6 +26,12 @@ public struct Parameter: @unchecked Sendable {
         self.key = key
         self.shape = view.shape
         self.source = .mapped(view)
+    }
+
+    public init(key: String, quantized view: TensorView, scale: [Float], groupSize: Int?) {
+        self.key = key
+        self.shape = view.shape
+        self.source = .quantized(weight: view, scale: scale, groupSize: groupSize)
     }
 
     public var count: Int { shape.reduce(1, *) }
@@ -44,6 +53,9 @@ public struct Parameter: @unchecked Sendable {
             }
             let decoded = Parameter.decodeInParallel(view)
             return try decoded.withUnsafeBufferPointer(body)
+        case let .quantized(view, scale, groupSize):
+            let decoded = Parameter.dequantize(view, scale: scale, groupSize: groupSize)
+            return try decoded.withUnsafeBufferPointer(body)
         }
     }
 
@@ -52,6 +64,8 @@ public struct Parameter: @unchecked Sendable {
         switch source {
         case let .owned(t): return t
         case let .mapped(view): return Tensor(shape: view.shape, storage: Parameter.decodeInParallel(view))
+        case let .quantized(view, scale, groupSize):
+            return Tensor(shape: view.shape, storage: Parameter.dequantize(view, scale: scale, groupSize: groupSize))
         }
     }
 
@@ -65,5 +79,28 @@ public struct Parameter: @unchecked Sendable {
             }
             count = n
         }
+    }
+
+    /// `float(q) × scale`, per block of `groupSize` rows × `groupSize` columns, or with one scalar scale.
+    static func dequantize(_ view: TensorView, scale: [Float], groupSize: Int?) -> [Float] {
+        var values = decodeInParallel(view)
+        let columns = view.shape.count >= 2 ? view.elementCount / view.shape[0] : view.elementCount
+        values.withUnsafeMutableBufferPointer { out in
+            let out = out
+            guard let g = groupSize, g > 0, scale.count > 1 else {
+                let s = scale.first ?? 1
+                parallelChunks(out.count) { range in for i in range { out[i] *= s } }
+                return
+            }
+            let rows = out.count / columns, blockColumns = columns / g
+            parallelChunks(rows, minimumChunk: max(1, 65536 / max(1, columns))) { range in
+                for r in range {
+                    let row = out.baseAddress! + r * columns
+                    let scaleRow = (r / g) * blockColumns
+                    for c in 0..<columns { row[c] *= scale[scaleRow + c / g] }
+                }
+            }
+        }
+        return values
     }
 }

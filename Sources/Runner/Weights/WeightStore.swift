@@ -54,10 +54,14 @@ public final class WeightStore: @unchecked Sendable {
             parameter = Parameter(key: key, tensor: t)
         } else if let layer = layers.last(where: { $0.contains(key) }) {
             let view = try layer.tensor(key)
-            guard view.dtype.isFloatingPoint || view.dtype == .i8 || view.dtype == .u8 else {
-                throw RunnerError.unsupportedWeightType(key: key, source: layer.path, dtype: view.dtype.rawValue)
+            if layer.contains(key + "_scale") {
+                parameter = try quantizedParameter(key, view: view, layer: layer)
+            } else {
+                guard view.dtype.isFloatingPoint else {
+                    throw RunnerError.unsupportedWeightType(key: key, source: layer.path, dtype: view.dtype.rawValue)
+                }
+                parameter = Parameter(key: key, view: view)
             }
-            parameter = Parameter(key: key, view: view)
         } else {
             throw RunnerError.missingWeight(key: key, source: name)
         }
@@ -66,6 +70,33 @@ public final class WeightStore: @unchecked Sendable {
         }
         markConsumed(key)
         return parameter
+    }
+
+    /// A weight stored quantized as `ea-weights convert` writes it: `<key>` I8 or F8_E4M3 beside a F32
+    /// `<key>_scale` (one scale per square block, or one for the tensor).
+    private func quantizedParameter(_ key: String, view: TensorView, layer: any StateDict) throws -> Parameter {
+        let scaleView = try layer.tensor(key + "_scale")
+        let scale = scaleView.toFloat32()
+        switch view.dtype {
+        case .i8:
+            let rows = view.shape.first ?? 1
+            let columns = rows > 0 ? view.elementCount / rows : 0
+            guard scaleView.shape.count == 2, scaleView.shape[0] > 0, rows % scaleView.shape[0] == 0,
+                  scaleView.shape[1] > 0, columns % scaleView.shape[1] == 0,
+                  rows / scaleView.shape[0] == columns / scaleView.shape[1] else {
+                throw RunnerError.invalidConfig(path: layer.path, reason: "int8 weight '\(key)' \(view.shape) has a weight_scale of shape \(scaleView.shape), which is not one scale per square block")
+            }
+            markConsumed(key + "_scale")
+            return Parameter(key: key, quantized: view, scale: scale, groupSize: rows / scaleView.shape[0])
+        case .f8e4m3, .f8e5m2:
+            guard scale.count == 1 else {
+                throw RunnerError.invalidConfig(path: layer.path, reason: "fp8 weight '\(key)' needs a scalar weight_scale, found shape \(scaleView.shape)")
+            }
+            markConsumed(key + "_scale")
+            return Parameter(key: key, quantized: view, scale: scale, groupSize: nil)
+        default:
+            throw RunnerError.unsupportedWeightType(key: key, source: layer.path, dtype: view.dtype.rawValue + " with a weight_scale")
+        }
     }
 
     public func markConsumed(_ key: String) {
