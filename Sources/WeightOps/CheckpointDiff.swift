@@ -146,6 +146,10 @@ public struct CheckpointDiff: Sendable, Codable {
         for (i, key) in common.enumerated() {
             progress?(i, common.count)
             let ta = try a.tensor(key), tb = try b.tensor(key)
+            defer {
+                ta.releaseMapping()
+                tb.releaseMapping()
+            }
             if ta.shape != tb.shape {
                 shapeChanges.append(ShapeChange(name: key, shapeA: ta.shape, shapeB: tb.shape))
                 continue

@@ -257,17 +257,19 @@ public enum Convert {
         // The scale is written before the weight (F32 sorts first in the file), so each is computed on its own
         // from the source; only one decoded weight is alive at a time.
         let scaleShape = format.isBlockwise ? [rows / g, cols / g] : []
-        let scale = OutputTensor.computing(name: layer + ".weight_scale", dtype: .f32, shape: scaleShape) {
+        let scale = OutputTensor.computingFloats(name: layer + ".weight_scale", dtype: .f32, shape: scaleShape) {
             let w = view.toFloat32()
-            return .floats(w.withUnsafeBufferPointer { w in
+            view.releaseMapping()
+            return w.withUnsafeBufferPointer { w in
                 format.isBlockwise ? Quantizer.int8BlockScales(w, rows: rows, cols: cols, groupSize: g) : [Quantizer.float8Scale(w)]
-            })
+            }
         }
-        let weight = OutputTensor.computing(name: name, dtype: format.storageDType, shape: view.shape) {
-            let q = try quantized(view.toFloat32())
-            view.file.adviseDontNeed(view.byteRange)
+        let weight = OutputTensor.computingBytes(name: name, dtype: format.storageDType, shape: view.shape) {
+            let w = view.toFloat32()
+            view.releaseMapping()
+            let q = try quantized(w)
             log.report.quantized.append(.init(layer: layer, format: format.rawValue, groupSize: q.groupSize, error: q.error))
-            return .bytes(q.data)
+            return q.data
         }
         return [scale, weight]
     }

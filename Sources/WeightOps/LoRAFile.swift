@@ -53,13 +53,13 @@ public struct LoRAFile: Sendable {
 
     /// `up` and `down` as float32, (out, rank) and (rank, in) row-major.
     public func factors(of module: LoRAModule) throws -> (up: [Float], down: [Float]) {
-        let up = try file.tensor(module.up.name), down = try file.tensor(module.down.name)
-        defer {
-            // Each factor is read once: hand its pages back so a large LoRA does not accumulate in memory.
-            file.file.adviseDontNeed(up.byteRange)
-            file.file.adviseDontNeed(down.byteRange)
-        }
-        return (up.toFloat32(), down.toFloat32())
+        (try file.tensor(module.up.name).toFloat32(), try file.tensor(module.down.name).toFloat32())
+    }
+
+    /// Hands the whole mapping's pages back to the kernel. Factors are read once each, but a page fault maps its
+    /// neighbours too (fault-around), so dropping only the factor's own range lets a large LoRA pile up in memory.
+    public func releasePages() {
+        file.file.adviseDontNeed(0..<file.fileSize)
     }
 
     static func parse(_ file: SafetensorsFile) throws -> [LoRAModule] {
@@ -115,6 +115,8 @@ public struct LoRAFile: Sendable {
                 // Python's `.item()` gives the stored value exactly; F64 must not pass through float32.
                 let value = a.dtype == .f64 ? view.withUnsafeBytes { $0.loadUnaligned(as: Double.self) }
                                             : Double(view.toFloat32()[0])
+                // A 4-byte read faults in a whole (possibly 2 MB) page-cache folio: drop it before the next one.
+                file.file.adviseDontNeed(0..<file.fileSize)
                 guard value.isFinite else { throw fail("has a non-finite alpha") }
                 alpha = value
             }

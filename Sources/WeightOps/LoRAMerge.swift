@@ -275,6 +275,7 @@ public struct LoRAMergePlan: Sendable {
                 }
             }
         }
+        for lora in Set(applications.map(\.lora)) { loras[lora].releasePages() }
         let bad = NumericChecks.nonFiniteCount(UnsafeBufferPointer(weight))
         if bad > 0 { throw WeightOpsError.nonFinite(tensor: key, count: bad) }
     }

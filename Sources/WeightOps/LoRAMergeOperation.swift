@@ -134,11 +134,11 @@ public enum LoRAMerge {
             return { view in
                 let dtype = options.dtype.target(for: view.dtype)
                 guard let apps = component.updates[view.name] else { return [OutputTensor.from(view, as: dtype)] }
-                return [OutputTensor.computing(name: view.name, dtype: dtype, shape: view.shape, check: check) {
+                return [OutputTensor.computingFloats(name: view.name, dtype: dtype, shape: view.shape) {
                     var values = view.toFloat32()
-                    view.file.adviseDontNeed(view.byteRange)
+                    view.releaseMapping()
                     try values.withUnsafeMutableBufferPointer { try plan.apply(apps, to: $0, tensor: view.name) }
-                    return .floats(values)
+                    return values
                 }]
             }
         }

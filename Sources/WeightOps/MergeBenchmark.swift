@@ -65,8 +65,8 @@ public enum MergeBenchmark {
         func random(_ name: String, _ shape: [Int], amplitude: Float) -> OutputTensor {
             seed &+= 0x1234_5678_9ABC_DEF1
             let s = seed
-            return .computing(name: name, dtype: .f32, shape: shape) {
-                .floats(uniform(count: shape.reduce(1, *), amplitude: amplitude, seed: s))
+            return .computingFloats(name: name, dtype: .f32, shape: shape) {
+                uniform(count: shape.reduce(1, *), amplitude: amplitude, seed: s)
             }
         }
         let base = shapes.map { random($0.name, $0.shape, amplitude: 0.02) }
