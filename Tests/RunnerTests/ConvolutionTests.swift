@@ -39,3 +39,34 @@ struct ConvolutionTests {
         }}
     }
 }
+
+@Suite("Fused group norm and SiLU")
+struct GroupNormSiLUTests {
+    @Test("groupNormSiLU equals groupNorm followed by silu")
+    func matchesSeparateKernels() {
+        // 40 values per channel: exercises the 16-lane body and the tail.
+        let shape = [2, 6, 5, 8]
+        let count = shape.reduce(1, *)
+        let x = Tensor(shape: shape, storage: (0..<count).map { i in 3 * sinf(Float(i) * 0.77) + 0.5 })
+        let weight = (0..<6).map { Float($0) * 0.3 - 0.7 }, bias = (0..<6).map { Float($0) * 0.11 + 0.2 }
+        var fused = x, separate = x
+        weight.withUnsafeBufferPointer { w in bias.withUnsafeBufferPointer { b in
+            Kernels.groupNormSiLU(&fused, groups: 3, eps: 1e-6, weight: w, bias: b)
+            Kernels.groupNorm(&separate, groups: 3, eps: 1e-6, weight: w, bias: b)
+        }}
+        Kernels.silu(&separate)
+        #expect(fused.maxAbsDifference(separate) < 1e-5)
+    }
+
+    @Test("exponential is within a few ulp of expf, and saturates instead of overflowing")
+    func exponentialAccuracy() {
+        var worst: Float = 0
+        for i in stride(from: -87 * 64, through: 87 * 64, by: 1) {
+            let x = Float(i) / 64 + 0.0037
+            worst = max(worst, abs(Kernels.exponential(x) - expf(x)) / expf(x))
+        }
+        #expect(worst < 4e-7)
+        #expect(Kernels.exponential(200).isFinite)
+        #expect(Kernels.exponential(-200) >= 0 && Kernels.exponential(-200) < 1e-37)
+    }
+}

@@ -123,8 +123,7 @@ public struct VAEDecoder: Sendable {
         if let midAttention { x = midAttention(x) }
         x = midResnets[1](x)
         for block in upBlocks { x = block(x) }
-        x = convNormOut(x)
-        Kernels.silu(&x)
+        convNormOut.applyWithSiLU(&x)
         return convOut(x)
     }
 

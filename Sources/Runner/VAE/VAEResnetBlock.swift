@@ -22,11 +22,10 @@ struct VAEResnetBlock: Sendable {
 
     /// x: [N, in, H, W] → [N, out, H, W]
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = norm1(x)
-        Kernels.silu(&h)
+        var h = x
+        norm1.applyWithSiLU(&h)
         h = conv1(h)
-        h = norm2(h)
-        Kernels.silu(&h)
+        norm2.applyWithSiLU(&h)
         h = conv2(h)
         Kernels.add(&h, convShortcut?(x) ?? x)
         return h
