@@ -22,10 +22,11 @@ struct ConvertCommand: ParsableCommand {
         folder (every component for f16/bf16/f32; transformer and text encoder for int8/fp8; the rest linked).
 
         Examples:
-          ea-weights convert transformer3d.safetensors --to f16 --out transformer3d-f16.safetensors
-          ea-weights convert models/Diffusion_Transformer/PixArt-XL-2-512x512 --to int8 --out pixart-int8
+          ea-weights convert transformer3d.safetensors --to f16 --out t3d-f16.safetensors
+          ea-weights convert models/Diffusion_Transformer/PixArt-XL-2-512x512 \\
+            --to int8 --out pixart-int8
           ea-weights convert text_encoder/ --to fp8 --out text_encoder-fp8 --json
-          ea-weights convert model.safetensors --to f16 --keep-f32 '' --out model-f16.safetensors
+          ea-weights convert model.safetensors --to f16 --keep-f32 '' --out m16.safetensors
         """
     )
 

@@ -12,7 +12,7 @@ struct ExtractMotionModuleCommand: ParsableCommand {
         dropped, with sizes.
 
         Example:
-          ea-weights extract-motion-module trained3d.safetensors --out my_motion_module.safetensors
+          ea-weights extract-motion-module trained3d.safetensors --out my_mm.safetensors
         """
     )
 

@@ -24,10 +24,12 @@ struct MergeLoRACommand: ParsableCommand {
 
         Examples:
           ea-weights merge-lora models/Diffusion_Transformer/PixArt-XL-2-512x512 \\
-              --lora models/Personalized_Model/easyanimate_portrait_lora.safetensors:0.55 --out merged-pixart
-          ea-weights merge-lora transformer3d.safetensors --lora style.safetensors:0.7 --lora detail.safetensors:0.3 \\
-              --out transformer3d-styled.safetensors --dtype f16
-          ea-weights merge-lora merged.safetensors --unmerge style.safetensors:0.7 --out restored.safetensors
+            --lora models/Personalized_Model/easyanimate_portrait_lora.safetensors:0.55 \\
+            --out pixart-portrait
+          ea-weights merge-lora transformer3d.safetensors --lora style.safetensors:0.7 \\
+            --lora detail.safetensors:0.3 --out styled.safetensors --dtype f16
+          ea-weights merge-lora styled.safetensors --unmerge detail.safetensors:0.3 \\
+            --out style-only.safetensors
           ea-weights merge-lora text_encoder/ --lora lora.safetensors --dry-run --strict
         """
     )

@@ -13,10 +13,13 @@ struct SwapCommand: ParsableCommand {
         files and their SHA-256 in its metadata. --base takes the transformer of a diffusers folder instead.
 
         Examples:
-          ea-weights swap --backbone models/Personalized_Model/easyanimate_portrait.safetensors \\
-              --motion-module models/Motion_Module/easyanimate_v1_mm.safetensors --out portrait3d.safetensors
+          ea-weights swap \\
+            --backbone models/Personalized_Model/easyanimate_portrait.safetensors \\
+            --motion-module models/Motion_Module/easyanimate_v1_mm.safetensors \\
+            --out portrait3d.safetensors
           ea-weights swap --base models/Diffusion_Transformer/PixArt-XL-2-512x512 \\
-              --motion-module models/Motion_Module/easyanimate_v1_mm.safetensors --out transformer3d.safetensors
+            --motion-module models/Motion_Module/easyanimate_v1_mm.safetensors \\
+            --out transformer3d.safetensors
         """
     )
 
