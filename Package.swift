@@ -45,10 +45,11 @@ let package = Package(
             ]
         ),
 
+        .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
-        .testTarget(name: "WeightOpsTests", dependencies: ["WeightOps", "Safetensors"]),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Safetensors"]),
-        .testTarget(name: "EAWeightsCLITests", dependencies: ["ea-weights", "Safetensors"]),
+        .testTarget(name: "WeightOpsTests", dependencies: ["TestSupport", "WeightOps", "Safetensors"]),
+        .testTarget(name: "RunnerTests", dependencies: ["TestSupport", "Runner", "Safetensors"]),
+        .testTarget(name: "EAWeightsCLITests", dependencies: ["TestSupport", "ea-weights", "Safetensors"]),
     ],
     swiftLanguageModes: [.v5]
 )

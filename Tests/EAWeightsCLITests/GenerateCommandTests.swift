@@ -1,6 +1,7 @@
 import Foundation
 import Safetensors
 import Testing
+import TestSupport
 
 /// `ea-weights generate` against the goldens of EasyAnimate's own pipeline (fixtures/ea-tiny/README.md):
 /// full text-to-video runs from `init_latents`, video max abs diff ≤ 1e-4 (DDIM ≤ 5e-4, its first step is
@@ -30,7 +31,7 @@ struct GenerateCommandTests {
 
     func generate(sampler: String, golden: String, extra: [String] = []) throws -> (video: TensorView, result: CLIRunner.Result, folder: URL) {
         let settings = try Settings()
-        let folder = try WeightOpsCLI.temporaryDirectory()
+        let folder = try CLIRunner.temporaryDirectory()
         let out = folder.appendingPathComponent("video.safetensors").path
         let result = try CLIRunner.run([
             "generate", "--prompt", settings.prompt, "--negative-prompt", settings.negativePrompt,
@@ -80,13 +81,13 @@ struct GenerateCommandTests {
 
     @Test("--json reports the stages, the output and the OpenBLAS core")
     func jsonSummary() throws {
-        let folder = try WeightOpsCLI.temporaryDirectory()
+        let folder = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let out = folder.appendingPathComponent("clip.gif").path
         let result = try CLIRunner.run(["generate", "--prompt", "a red fox", "--steps", "2", "--frames", "2",
                                         "--height", "64", "--width", "32", "--fps", "8", "--json", "--out", out])
         #expect(result.status == 0, "\(result.stderr)")
-        let json = try WeightOpsCLI.jsonObject(result.stdout)
+        let json = try CLIRunner.jsonObject(result.stdout)
         let output = try #require(json["output"] as? [String: Any])
         #expect(output["frames"] as? Int == 2)
         #expect(output["width"] as? Int == 32 && output["height"] as? Int == 64)
@@ -99,7 +100,7 @@ struct GenerateCommandTests {
 
     @Test("a size that does not divide by 8 × patch size × grid cell is refused before any work")
     func badSizeIsRefused() throws {
-        let folder = try WeightOpsCLI.temporaryDirectory()
+        let folder = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let out = folder.appendingPathComponent("x.mp4").path
         let result = try CLIRunner.run(["generate", "--prompt", "x", "--height", "60", "--out", out])
@@ -110,7 +111,7 @@ struct GenerateCommandTests {
 
     @Test("a motion module that is not one is named in the error")
     func wrongMotionModuleIsRefused() throws {
-        let folder = try WeightOpsCLI.temporaryDirectory()
+        let folder = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let out = folder.appendingPathComponent("x.gif").path
         let result = try CLIRunner.run(["generate", "--prompt", "x", "--steps", "1",
@@ -122,7 +123,7 @@ struct GenerateCommandTests {
 
     @Test("a diffusers folder missing a component is named in the error")
     func missingComponentIsRefused() throws {
-        let folder = try WeightOpsCLI.temporaryDirectory()
+        let folder = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let pixart = folder.appendingPathComponent("pixart")
         try FileManager.default.copyItem(at: Fixtures.eaTiny.appendingPathComponent("tiny-pixart"), to: pixart)
@@ -136,7 +137,7 @@ struct GenerateCommandTests {
     @Test("converted checkpoints (bf16, int8, fp8) load directly and still give the video, within their precision",
           arguments: [("bf16", Float(0.002)), ("int8", 0.01), ("fp8", 0.03)])
     func convertedCheckpointsGenerate(dtype: String, meanTolerance: Float) throws {
-        let folder = try WeightOpsCLI.temporaryDirectory()
+        let folder = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let converted = folder.appendingPathComponent("pixart").path
         var arguments = ["convert", Fixtures.path("tiny-pixart"), "--to", dtype, "--out", converted]

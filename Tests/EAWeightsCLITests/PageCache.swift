@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// A page-cache probe: pages of a file that nobody read (for a sparse file's hole) are not in the page

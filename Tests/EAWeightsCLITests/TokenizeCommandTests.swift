@@ -1,6 +1,7 @@
 import Foundation
 import Safetensors
 import Testing
+import TestSupport
 
 /// Runs the built `ea-weights` next to the test bundle (SwiftPM builds it with the tests) or in .build/debug.
 private func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {

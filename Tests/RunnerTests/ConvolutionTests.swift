@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Runner
+import TestSupport
 
 @Suite("Convolution banding")
 struct ConvolutionTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WeightOps
 @testable import Runner
+import TestSupport
 
 /// Small deterministic values without a random generator.
 private func ramp(_ shape: [Int], seed: Float = 0.37) -> Tensor {

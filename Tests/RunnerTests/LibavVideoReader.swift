@@ -1,5 +1,6 @@
 import CFFmpeg
 import Foundation
+import TestSupport
 
 /// A video file decoded back with libavformat/libavcodec, to check the writers with an independent decoder.
 struct DecodedVideo {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Runner
+import TestSupport
 
 /// Small deterministic values without a random generator.
 private func wave(_ shape: [Int], seed: Float) -> Tensor {

@@ -2,6 +2,7 @@ import Foundation
 import Safetensors
 import Testing
 @testable import Runner
+import TestSupport
 
 /// Goldens: fixtures/ea-tiny/goldens/transformer{2d,3d}.safetensors, produced by diffusers 0.27.0
 /// `Transformer2DModel` and EasyAnimate's `Transformer3DModel` (float32, CPU). Module outputs must be within

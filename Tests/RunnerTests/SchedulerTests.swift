@@ -2,6 +2,7 @@ import Foundation
 import Safetensors
 import Testing
 @testable import Runner
+import TestSupport
 
 /// The golden scheduler runs (fixtures/ea-tiny/goldens/schedulers.safetensors): each sampler built from the
 /// fixture yaml's `noise_scheduler_kwargs`, `set_timesteps(N)`, then from `sample0` every step with the stand-in

@@ -2,6 +2,7 @@ import Foundation
 import Safetensors
 import Testing
 @testable import Runner
+import TestSupport
 
 /// `goldens/tokenizer.json`: prompts → input_ids and attention_mask from transformers 4.37.2's T5Tokenizer after
 /// the pipeline's `text.lower().strip()` (`tokenizer(text, padding="max_length", max_length=120,

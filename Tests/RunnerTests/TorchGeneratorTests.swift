@@ -2,6 +2,7 @@ import Foundation
 import Safetensors
 import Testing
 @testable import Runner
+import TestSupport
 
 @Suite("TorchGenerator")
 struct TorchGeneratorTests {

@@ -2,6 +2,7 @@ import Foundation
 import Safetensors
 import Testing
 @testable import Runner
+import TestSupport
 
 private func goldenTensor(_ file: SafetensorsFile, _ key: String) throws -> Tensor {
     let view = try file.tensor(key)

@@ -2,6 +2,7 @@ import Foundation
 import Safetensors
 import Testing
 @testable import Runner
+import TestSupport
 
 /// A [1, 3, F, H, W] video in [0, 1]: smooth gradients with a square moving across them.
 private func syntheticVideo(frames f: Int, height h: Int, width w: Int) -> Tensor {

@@ -1,5 +1,6 @@
 import Testing
 @testable import WeightOps
+import TestSupport
 
 /// The name-only rules, entry by entry, without touching a disk.
 @Suite("Archive entry policy")

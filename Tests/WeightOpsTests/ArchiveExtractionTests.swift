@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WeightOps
+import TestSupport
 
 @Suite("Archive extraction of valid archives")
 struct ArchiveExtractionTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WeightOps
+import TestSupport
 
 /// A corpus of hostile and broken archives. Every one must be refused with an error naming the cause, and leave
 /// the canary folder beside the destination, the file outside it and the destination itself exactly as they were.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WeightOps
+import TestSupport
 
 /// Finds fixtures/ea-tiny from this file's location.
 enum ArchiveFixtures {

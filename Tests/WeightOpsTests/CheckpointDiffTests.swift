@@ -1,6 +1,7 @@
 import Testing
 import Safetensors
 @testable import WeightOps
+import TestSupport
 
 @Suite("Checkpoint diff")
 struct CheckpointDiffTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import WeightOps
+import TestSupport
 
 @Suite("KeyMap")
 struct KeyMapTests {

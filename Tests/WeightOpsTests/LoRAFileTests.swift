@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Safetensors
 @testable import WeightOps
+import TestSupport
 
 @Suite("LoRA files")
 struct LoRAFileTests {

@@ -2,6 +2,7 @@ import Foundation
 import Safetensors
 import Testing
 @testable import WeightOps
+import TestSupport
 
 @Suite("ModelKind")
 struct ModelKindTests {

@@ -2,6 +2,7 @@ import Foundation
 import Safetensors
 import Testing
 @testable import WeightOps
+import TestSupport
 
 /// A models/ tree prepared from the fixture in a fresh temporary folder.
 final class ModelsSandbox {

@@ -2,6 +2,7 @@ import Foundation
 import Safetensors
 import Testing
 @testable import WeightOps
+import TestSupport
 
 /// A state dict of names and shapes only, for checkpoints too large to write in a test.
 private struct ShapesOnly: StateDict {

@@ -1,5 +1,6 @@
 import Foundation
 import Safetensors
+import TestSupport
 
 /// Writes small safetensors files with chosen names, shapes and dtypes for tests (zero data unless values
 /// are given), so edge cases need no fixture.

@@ -2,6 +2,7 @@ import Foundation
 import Safetensors
 import Testing
 @testable import WeightOps
+import TestSupport
 
 @Suite("verify checks a models/ tree against its manifest and layout")
 struct VerifyTests {
