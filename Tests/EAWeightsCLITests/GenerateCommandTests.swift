@@ -153,4 +153,18 @@ struct GenerateCommandTests {
         let mean = zip(values, golden).reduce(Float(0)) { $0 + abs($1.0 - $1.1) } / Float(values.count)
         #expect(mean <= meanTolerance)
     }
+
+    @Test("a models/ tree made by prepare is read from its standard places with the built-in v1 config")
+    func modelsTreeFromPrepare() throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let models = folder.appendingPathComponent("models").path
+        let prepared = try CLIRunner.run(["prepare", "--models", models, "--pixart", Fixtures.path("tiny-pixart.tar"),
+                                          "--motion-module", Fixtures.path("motion_module.safetensors")])
+        #expect(prepared.status == 0, "\(prepared.stderr)")
+        let (video, _, outFolder) = try generate(sampler: "Euler", golden: "pipeline.safetensors", extra: ["--models", models])
+        defer { try? FileManager.default.removeItem(at: outFolder) }
+        let golden = try SafetensorsFile(path: Fixtures.golden("pipeline.safetensors")).tensor("Euler")
+        #expect(Self.maxAbsDifference(video, golden) <= 1e-4)
+    }
 }
