@@ -126,6 +126,17 @@ struct VideoOutputTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["video.mp4"])   // no temporary left
     }
 
+    @Test("missing output folders are created, as EasyAnimate's save_videos_grid does")
+    func createsOutputFolders() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let video = syntheticVideo(frames: 2, height: 16, width: 16)
+        for name in ["a/b/clip.gif", "c/clip.safetensors", "d/e/clip.mp4"] {
+            try VideoOutput.write(video: video, fps: 12, to: folder + "/" + name)
+            #expect(FileManager.default.fileExists(atPath: folder + "/" + name))
+        }
+    }
+
     @Test("MP4 of an odd-sized video is padded to even size")
     func mp4OddSize() throws {
         let folder = try temporaryFolder()
@@ -219,14 +230,16 @@ struct VideoOutputTests {
         #expect(view.toFloat32() == video.storage)
     }
 
-    @Test("a missing destination folder or a bad video is an error and writes nothing")
+    @Test("a file where the destination folder should be, or a bad video, is an error and writes nothing")
     func failuresWriteNothing() throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let video = syntheticVideo(frames: 2, height: 8, width: 8)
-        for name in ["missing/video.mp4", "missing/video.gif"] {
+        #expect(FileManager.default.createFile(atPath: folder + "/blocked", contents: Data()))
+        for name in ["blocked/video.mp4", "blocked/video.gif", "blocked/video.safetensors"] {
             #expect(throws: RunnerError.self) { try VideoOutput.write(video: video, fps: 12, to: folder + "/" + name) }
         }
+        try FileManager.default.removeItem(atPath: folder + "/blocked")
         #expect(throws: RunnerError.self) { try VideoOutput.write(video: Tensor(zeros: [2, 3, 1, 8, 8]), fps: 12, to: folder + "/a.gif") }
         #expect(throws: RunnerError.self) { try VideoOutput.write(video: video, fps: 0, to: folder + "/a.mp4") }
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)

@@ -10,7 +10,7 @@ enum AtomicOutput {
     static func writeFile(to path: String, _ write: (_ temporaryPath: String) throws -> Void) throws {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
-        try requireFolder(folder, for: path)
+        try ensureFolder(folder, for: path)
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp").path
         do {
@@ -36,7 +36,7 @@ enum AtomicOutput {
                             _ write: (_ temporaryFolder: String) throws -> Void) throws {
         let url = URL(fileURLWithPath: path)
         let parent = url.deletingLastPathComponent().path
-        try requireFolder(parent, for: path)
+        try ensureFolder(parent, for: path)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
             throw RunnerError.outputFailed(path: path, reason: "a file with that name exists where the frames folder should go")
@@ -81,10 +81,19 @@ enum AtomicOutput {
         }
     }
 
-    private static func requireFolder(_ folder: String, for path: String) throws {
+    /// Creates the output's folder when missing, as EasyAnimate's `save_videos_grid` does (`os.makedirs`).
+    static func ensureFolder(_ folder: String, for path: String) throws {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw RunnerError.outputFailed(path: path, reason: "the folder \(folder) does not exist")
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw RunnerError.outputFailed(path: path, reason: "\(folder) is a file, not a folder")
+            }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw RunnerError.outputFailed(path: path, reason: "cannot create the folder \(folder) (\(error.localizedDescription))")
         }
     }
 

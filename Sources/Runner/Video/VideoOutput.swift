@@ -49,6 +49,7 @@ public enum VideoOutput {
         guard fps > 0 else { throw RunnerError.outputFailed(path: path, reason: "the frame rate must be positive, not \(fps)") }
         switch format {
         case .safetensors:
+            try AtomicOutput.ensureFolder(URL(fileURLWithPath: path).deletingLastPathComponent().path, for: path)
             // SafetensorsWriter's own errors name the file and the problem.
             try SafetensorsWriter().write([.floats(video.storage, name: "video", dtype: .f32, shape: video.shape)], to: path)
         case .mp4:
