@@ -58,13 +58,7 @@ public final class EasyAnimatePipeline {
 
     static func transformerConfig(folder: String, easyAnimate: EasyAnimateConfig) throws -> PixArtConfig {
         let path = (folder as NSString).appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw RunnerError.invalidConfig(path: path, reason: "cannot read the transformer config")
-        }
-        let json: JSONValue
-        do { json = try JSONParser.parse(data) } catch {
-            throw RunnerError.invalidConfig(path: path, reason: "not valid JSON (\(error))")
-        }
+        let json = try ConfigFile.json(at: path, what: "the transformer config")
         let kwargs = try PixArtConfig.transformerAdditionalKwargs(yaml: easyAnimate.yaml, source: easyAnimate.source)
         return try PixArtConfig(json: json, path: path, additionalKwargs: kwargs, kwargsSource: easyAnimate.source)
     }

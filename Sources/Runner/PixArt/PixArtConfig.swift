@@ -37,15 +37,7 @@ public struct PixArtConfig: Sendable, Equatable {
 
     /// Reads `transformer/config.json` and, for the 3D model, EasyAnimate's yaml (its `transformer_additional_kwargs`).
     public init(contentsOf configPath: String, easyAnimateYAML yamlPath: String? = nil) throws {
-        guard let data = FileManager.default.contents(atPath: configPath) else {
-            throw RunnerError.invalidConfig(path: configPath, reason: "cannot read the transformer config")
-        }
-        let json: JSONValue
-        do {
-            json = try JSONParser.parse(data)
-        } catch {
-            throw RunnerError.invalidConfig(path: configPath, reason: "not valid JSON (\(error))")
-        }
+        let json = try ConfigFile.json(at: configPath, what: "the transformer config")
         var kwargs: [String: ConfigValue]?
         if let yamlPath {
             let text: String

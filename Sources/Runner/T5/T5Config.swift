@@ -42,16 +42,7 @@ public struct T5Config: Sendable, Equatable {
         var isDirectory: ObjCBool = false
         let file = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
             ? URL(fileURLWithPath: path).appendingPathComponent("config.json").path : path
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw RunnerError.invalidConfig(path: file, reason: "cannot read the text encoder's config.json")
-        }
-        let json: JSONValue
-        do {
-            json = try JSONParser.parse(data)
-        } catch {
-            throw RunnerError.invalidConfig(path: file, reason: "not valid JSON (\(error))")
-        }
-        try self.init(json: json, path: file)
+        try self.init(json: ConfigFile.json(at: file, what: "the text encoder's config.json"), path: file)
     }
 
     /// Interprets the JSON as transformers 4.37's `T5Config` does, with its defaults for absent keys.

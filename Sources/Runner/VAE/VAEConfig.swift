@@ -34,16 +34,7 @@ public struct VAEConfig: Sendable, Equatable {
     /// Reads `config.json`; unknown keys are ignored (they configure the encoder or training), values the
     /// decoder cannot honour are errors.
     public init(contentsOf path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw RunnerError.invalidConfig(path: path, reason: "cannot read the VAE config")
-        }
-        let json: JSONValue
-        do {
-            json = try JSONParser.parse(data)
-        } catch {
-            throw RunnerError.invalidConfig(path: path, reason: "not valid JSON (\(error))")
-        }
-        try self.init(json: json, path: path)
+        try self.init(json: ConfigFile.json(at: path, what: "the VAE config"), path: path)
     }
 
     public init(json: JSONValue, path: String) throws {
