@@ -6,6 +6,7 @@ public enum RunnerError: Error, CustomStringConvertible, Sendable {
     case unsupportedWeightType(key: String, source: String, dtype: String)
     case unexpectedWeights(source: String, keys: [String])
     case invalidConfig(path: String, reason: String)
+    case cancelled(stage: String)
     /// Writing an output file (video, frames) failed; nothing partial is left at `path`.
     case outputFailed(path: String, reason: String)
     case invalidTokenizer(path: String, reason: String)
@@ -25,6 +26,8 @@ public enum RunnerError: Error, CustomStringConvertible, Sendable {
             return "\(source): \(keys.count) weight(s) the model does not use: \(shown)\(keys.count > 5 ? ", ..." : "")"
         case let .invalidConfig(path, reason):
             return "\(path): \(reason)"
+        case let .cancelled(stage):
+            return "interrupted during \(stage); nothing was written"
         case let .outputFailed(path, reason):
             return "\(path): cannot write the output: \(reason)"
         case let .invalidTokenizer(path, reason):

@@ -98,6 +98,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     private func generate() throws -> GenerationSummary {
+        Interruption.install()
         let display = StageDisplay()
         let loadStart = Date()
         let paths = try models.resolve()
@@ -118,7 +119,7 @@ struct GenerateCommand: ParsableCommand {
             height: height ?? initial.map { $0.shape[3] * pipeline.vaeScaleFactor } ?? size,
             width: width ?? height ?? initial.map { $0.shape[4] * pipeline.vaeScaleFactor } ?? size)
 
-        let video = try pipeline.generate(request) { event in
+        let video = try pipeline.generate(request, isCancelled: { Interruption.isRequested }) { event in
             switch event {
             case let .stageStarted(stage): display.begin(stage.rawValue)
             case let .progress(_, done, total): display.update(done: done, total: total)
@@ -127,6 +128,7 @@ struct GenerateCommand: ParsableCommand {
                 summary.stages.append(.init(stage: stage.rawValue, seconds: seconds))
             }
         }
+        if Interruption.isRequested { throw RunnerError.cancelled(stage: "the VAE decode") }
         let writeStart = Date()
         let format = try VideoOutput.write(video: video, fps: fps, to: out)
         summary.stages.append(.init(stage: "write", seconds: Date().timeIntervalSince(writeStart)))

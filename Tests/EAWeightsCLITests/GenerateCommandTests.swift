@@ -167,4 +167,18 @@ struct GenerateCommandTests {
         let golden = try SafetensorsFile(path: Fixtures.golden("pipeline.safetensors")).tensor("Euler")
         #expect(Self.maxAbsDifference(video, golden) <= 1e-4)
     }
+
+    @Test("Ctrl-C stops generation between steps, exits 130 and writes nothing")
+    func interruptionWritesNothing() throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let out = folder.appendingPathComponent("video.mp4").path
+        let (process, stdout, stderr) = try CLIRunner.start(["generate", "--prompt", "x", "--steps", "100000", "--out", out])
+        Thread.sleep(forTimeInterval: 3)
+        process.interrupt()
+        let result = CLIRunner.finish(process, stdout, stderr)
+        #expect(result.status == 130, "\(result.stderr)")
+        #expect(result.stderr.contains("interrupted"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
+    }
 }

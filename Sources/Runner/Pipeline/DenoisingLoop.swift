@@ -22,11 +22,13 @@ public struct DenoisingLoop {
         scheduler: inout any Scheduler,
         generator: inout TorchGenerator,
         model: (Tensor, Double) throws -> Tensor,
+        isCancelled: () -> Bool = { false },
         onStep: (Int, Int) -> Void = { _, _ in }
     ) throws -> Tensor {
         var latents = initial
         let timesteps = scheduler.timesteps
         for (i, t) in timesteps.enumerated() {
+            if isCancelled() { throw RunnerError.cancelled(stage: "denoising step \(i + 1)/\(timesteps.count)") }
             let batchInput = usesGuidance ? Tensor.concatenate([latents, latents]) : latents
             let input = try scheduler.scaleModelInput(batchInput, timestep: t)
             let output = try model(input, t)

@@ -83,8 +83,9 @@ public final class EasyAnimatePipeline {
         return [1, transformer.config.inChannels, request.frames, request.height / vaeScaleFactor, request.width / vaeScaleFactor]
     }
 
-    /// Generates a video [1, 3, F, H, W] with values in [0, 1].
-    public func generate(_ request: GenerationRequest, onEvent: (PipelineEvent) -> Void = { _ in }) throws -> Tensor {
+    /// Generates a video [1, 3, F, H, W] with values in [0, 1]. `isCancelled` is polled between steps (Ctrl-C).
+    public func generate(_ request: GenerationRequest, isCancelled: () -> Bool = { false },
+                         onEvent: (PipelineEvent) -> Void = { _ in }) throws -> Tensor {
         let shape = try latentShape(request)
         if let latents = request.initialLatents, latents.shape != shape {
             throw RunnerError.invalidInput("initial latents have shape \(latents.shape); this request needs \(shape)")
@@ -109,8 +110,9 @@ public final class EasyAnimatePipeline {
         latents = try timed(.denoising, onEvent) {
             try loop.run(latents: latents, scheduler: &scheduler, generator: &generator, model: { input, t in
                 try transformer.forward(latents: input, timestep: Float(t), encoderHiddenStates: embeddings, encoderMask: mask)
-            }, onStep: { onEvent(.progress(.denoising, done: $0, total: $1)) })
+            }, isCancelled: isCancelled, onStep: { onEvent(.progress(.denoising, done: $0, total: $1)) })
         }
+        if isCancelled() { throw RunnerError.cancelled(stage: "the VAE decode") }
         return try withoutActuallyEscaping(onEvent) { onEvent in
             try timed(.vae, onEvent) {
                 try vae.decodeVideo(latents, progress: { onEvent(.progress(.vae, done: $0, total: $1)) })
