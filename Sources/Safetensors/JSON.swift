@@ -305,8 +305,10 @@ extension JSONValue {
         }
     }
 
-    /// Escapes like serde_json: `"` `\` and control characters; everything else verbatim UTF-8.
-    static func writeString(_ s: String, into out: inout String) {
+    /// Escapes like serde_json: `"` `\` and control characters, everything else verbatim UTF-8. With
+    /// `asciiOnly` (Python's `json.dumps` default, `ensure_ascii`), everything outside ' '...'~' becomes \uXXXX
+    /// (lowercase hex, UTF-16 surrogate pairs above U+FFFF).
+    static func writeString(_ s: String, into out: inout String, asciiOnly: Bool = false) {
         out += "\""
         for u in s.unicodeScalars {
             switch u {
@@ -318,14 +320,21 @@ extension JSONValue {
             case "\u{08}": out += "\\b"
             case "\u{0C}": out += "\\f"
             default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                if u.value < 0x20 || (asciiOnly && u.value > 0x7E && u.value <= 0xFFFF) {
+                    out += escaped(u.value)
+                } else if asciiOnly && u.value > 0xFFFF {
+                    let v = u.value - 0x10000
+                    out += escaped(0xD800 + (v >> 10)) + escaped(0xDC00 + (v & 0x3FF))
                 } else {
                     out.unicodeScalars.append(u)
                 }
             }
         }
         out += "\""
+    }
+
+    private static func escaped(_ v: UInt32) -> String {
+        let hex = String(v, radix: 16)
+        return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
     }
 }

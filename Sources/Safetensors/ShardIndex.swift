@@ -86,7 +86,7 @@ enum PythonJSON {
         case let .integer(i): out += String(i)
         case let .unsignedInteger(u): out += String(u)
         case let .number(d): out += pythonFloat(d)
-        case let .string(s): writeString(s, into: &out)
+        case let .string(s): JSONValue.writeString(s, into: &out, asciiOnly: true)
         case let .array(items):
             guard !items.isEmpty else { out += "[]"; return }
             out += "["
@@ -104,7 +104,7 @@ enum PythonJSON {
             for (i, (key, item)) in sorted.enumerated() {
                 out += i == 0 ? "\n" : ",\n"
                 out += String(repeating: " ", count: indent + 2)
-                writeString(key, into: &out)
+                JSONValue.writeString(key, into: &out, asciiOnly: true)
                 out += ": "
                 write(item, indent: indent + 2, into: &out)
             }
@@ -117,37 +117,5 @@ enum PythonJSON {
         if d.isNaN { return "NaN" }
         if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
         return "\(d)"
-    }
-
-    /// ensure_ascii escaping: `"` `\` and the usual control escapes, everything outside ' '...'~' as \uXXXX
-    /// (lowercase hex, UTF-16 surrogate pairs above U+FFFF).
-    static func writeString(_ s: String, into out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if u.value >= 0x20 && u.value <= 0x7E {
-                    out.unicodeScalars.append(u)
-                } else if u.value > 0xFFFF {
-                    let v = u.value - 0x10000
-                    out += hex4(0xD800 + (v >> 10)) + hex4(0xDC00 + (v & 0x3FF))
-                } else {
-                    out += hex4(u.value)
-                }
-            }
-        }
-        out += "\""
-    }
-
-    private static func hex4(_ v: UInt32) -> String {
-        let h = String(v, radix: 16)
-        return "\\u" + String(repeating: "0", count: 4 - h.count) + h
     }
 }
