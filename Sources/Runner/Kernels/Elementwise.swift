@@ -29,31 +29,27 @@ public enum Kernels {
 
     /// x[r, c] += v[c] for a [rows, v.count] tensor.
     public static func addRowVector(_ x: inout Tensor, _ v: UnsafeBufferPointer<Float>) {
-        let n = v.count
-        precondition(n > 0 && x.count % n == 0)
-        let rows = x.count / n
-        x.withUnsafeMutableBufferPointer { xp in
-            let xp = xp
-            parallelChunks(rows, minimumChunk: max(1, 4096 / n)) { rows in
-                for r in rows {
-                    let row = xp.baseAddress! + r * n
-                    for c in 0..<n { row[c] += v[c] }
-                }
-            }
-        }
+        applyRowVector(&x, v) { $0 += $1 }
     }
 
     /// x[r, c] *= v[c].
     public static func mulRowVector(_ x: inout Tensor, _ v: UnsafeBufferPointer<Float>) {
+        applyRowVector(&x, v) { $0 *= $1 }
+    }
+
+    @inline(__always)
+    private static func applyRowVector(_ x: inout Tensor, _ v: UnsafeBufferPointer<Float>, _ op: (inout Float, Float) -> Void) {
         let n = v.count
         precondition(n > 0 && x.count % n == 0)
         let rows = x.count / n
         x.withUnsafeMutableBufferPointer { xp in
             let xp = xp
-            parallelChunks(rows, minimumChunk: max(1, 4096 / n)) { rows in
-                for r in rows {
-                    let row = xp.baseAddress! + r * n
-                    for c in 0..<n { row[c] *= v[c] }
+            withoutActuallyEscaping(op) { op in
+                parallelChunks(rows, minimumChunk: max(1, 4096 / n)) { rows in
+                    for r in rows {
+                        let row = xp.baseAddress! + r * n
+                        for c in 0..<n { op(&row[c], v[c]) }
+                    }
                 }
             }
         }
@@ -167,15 +163,7 @@ public enum Kernels {
             parallelFor(n * groups) { job in
                 let b = job / groups, g = job % groups
                 let base = xp.baseAddress! + (b * c + g * perGroup) * spatial
-                let len = perGroup * spatial
-                var mean: Double = 0
-                for i in 0..<len { mean += Double(base[i]) }
-                mean /= Double(len)
-                var variance: Double = 0
-                for i in 0..<len { let d = Double(base[i]) - mean; variance += d * d }
-                variance /= Double(len)
-                let inv = Float(1 / (variance + Double(eps)).squareRoot())
-                let m = Float(mean)
+                let (m, inv) = groupStatistics(base, count: perGroup * spatial, eps: eps)
                 for ch in 0..<perGroup {
                     let w = weight[g * perGroup + ch] * inv, bb = bias[g * perGroup + ch]
                     let p = base + ch * spatial

@@ -14,10 +14,7 @@ extension Kernels {
             parallelFor(n * groups) { job in
                 let b = job / groups, g = job % groups
                 let base = xp.baseAddress! + (b * c + g * perGroup) * spatial
-                let count = perGroup * spatial
-                let mean = Float(blockedSum(base, count: count, center: 0, squared: false) / Double(count))
-                let variance = blockedSum(base, count: count, center: mean, squared: true) / Double(count)
-                let inverse = Float(1 / (variance + Double(eps)).squareRoot())
+                let (mean, inverse) = groupStatistics(base, count: perGroup * spatial, eps: eps)
                 for ch in 0..<perGroup {
                     let scale = weight[g * perGroup + ch] * inverse
                     let shift = bias[g * perGroup + ch] - mean * scale
@@ -29,6 +26,14 @@ extension Kernels {
                 }
             }
         }
+    }
+
+    /// A group's mean and 1 / sqrt(variance + eps), in two passes like PyTorch (no cancellation).
+    @inline(__always)
+    static func groupStatistics(_ p: UnsafeMutablePointer<Float>, count: Int, eps: Float) -> (mean: Float, inverse: Float) {
+        let mean = Float(blockedSum(p, count: count, center: 0, squared: false) / Double(count))
+        let variance = blockedSum(p, count: count, center: mean, squared: true) / Double(count)
+        return (mean, Float(1 / (variance + Double(eps)).squareRoot()))
     }
 
     /// Σ (v - center) or Σ (v - center)² over `count` floats: eight float accumulators per block of 4096 values
