@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A read-only memory mapping of a whole file: the only place that calls mmap/munmap.
 /// The mapping lives as long as this object; views borrow it only inside closures.
@@ -10,6 +11,9 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
     private let base: UnsafeRawPointer?
+    /// How far ahead of a streaming read the kernel is asked for data, and how far it has been asked so far.
+    private static let readAheadWindow = 64 << 20
+    private let readAheadEnd = Mutex(0)
 
     public init(path: String) throws {
         self.path = path
@@ -46,18 +50,31 @@ public final class MappedFile: @unchecked Sendable {
         return try body(UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count))
     }
 
-    /// Tells the kernel a range will be read sequentially (streaming copies) or is no longer needed.
-    public func adviseSequential(_ range: Range<Int>) {
-        guard let base, !range.isEmpty else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = range.lowerBound / page * page
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, MADV_SEQUENTIAL)
+    /// Tells the kernel a range will be read sequentially (streaming copies), is about to be read (read-ahead,
+    /// started at once), or is no longer needed (unmapped from this process; the page cache keeps it).
+    public func adviseSequential(_ range: Range<Int>) { advise(range, MADV_SEQUENTIAL) }
+    public func adviseWillNeed(_ range: Range<Int>) { advise(range, MADV_WILLNEED) }
+    public func adviseDontNeed(_ range: Range<Int>) { advise(range, MADV_DONTNEED) }
+
+    /// Called by streaming reads with where they are: asks the kernel at once for the data up to a window
+    /// ahead, so many reads are in flight (a cold file read 1.5 GB/s that way here, against 0.66 GB/s through
+    /// page faults and the kernel's own read-ahead). Each byte is asked for once while reads move forward.
+    public func readAhead(from offset: Int) {
+        let end = min(size, offset + Self.readAheadWindow)
+        let start: Int? = readAheadEnd.withLock { advised in
+            // Behind the window's start or far ahead of it: a jump; the window starts again here.
+            if advised < offset || advised > end { advised = offset }
+            guard end - advised >= Self.readAheadWindow / 4 || (end == size && advised < end) else { return nil }
+            defer { advised = end }
+            return advised
+        }
+        if let start { advise(start..<end, MADV_WILLNEED) }
     }
 
-    public func adviseDontNeed(_ range: Range<Int>) {
+    private func advise(_ range: Range<Int>, _ advice: Int32) {
         guard let base, !range.isEmpty else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = range.lowerBound / page * page
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, MADV_DONTNEED)
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, advice)
     }
 }

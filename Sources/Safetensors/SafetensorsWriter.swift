@@ -55,14 +55,20 @@ public struct SafetensorsWriter {
     /// Sees what each encoded or converted tensor lost right after it is written; throwing stops the write and
     /// nothing is put in place (to refuse, say, values that overflow F16).
     public var checkConversion: ((_ tensor: String, _ dtype: DType, _ stats: ConversionStats) throws -> Void)?
+    /// Metadata known only once the tensor data is written (say, hashes of the inputs computed meanwhile on
+    /// another core). Called after each file's data; the header is then rewritten in place with its result, so
+    /// that must encode to exactly the length `metadata` does (fixed-length placeholders there).
+    public var finalMetadata: (() throws -> [String: String]?)?
 
     public init(metadata: [String: String]? = nil, progress: ((Int, Int) -> Void)? = nil,
                 isCancelled: @escaping () -> Bool = { false },
-                checkConversion: ((_ tensor: String, _ dtype: DType, _ stats: ConversionStats) throws -> Void)? = nil) {
+                checkConversion: ((_ tensor: String, _ dtype: DType, _ stats: ConversionStats) throws -> Void)? = nil,
+                finalMetadata: (() throws -> [String: String]?)? = nil) {
         self.metadata = metadata
         self.progress = progress
         self.isCancelled = isCancelled
         self.checkConversion = checkConversion
+        self.finalMetadata = finalMetadata
     }
 
     /// Makes SIGINT, SIGTERM and SIGHUP remove the temporary files of writes in progress before the process
@@ -173,7 +179,15 @@ public struct SafetensorsWriter {
                     try checkConversion?(info.name, info.dtype, stats)
                 }
             }
-            try file.finishWriting()
+            var header: [UInt8]?
+            if let finalMetadata {
+                header = try FileLayout(tensors.map(\.entry), metadata: try finalMetadata(), path: destination).prefix
+                guard header?.count == layout.prefix.count else {
+                    throw SafetensorsError.invalidWrite(
+                        path: destination, reason: "the final metadata changes the header's length; it cannot be written in place")
+                }
+            }
+            try file.finishWriting(header: header)
             guard file.bytesWritten == layout.fileSize else {
                 throw SafetensorsError.writeFailed(
                     path: destination, reason: "wrote \(file.bytesWritten) bytes, the layout needs \(layout.fileSize)")
@@ -208,6 +222,7 @@ public struct SafetensorsWriter {
                     try checkCancelled(path)
                     let count = min(piece, bytes - offset)
                     let range = (view.fileOffset + offset)..<(view.fileOffset + offset + count)
+                    view.file.readAhead(from: range.lowerBound)
                     try view.file.withBytes(range) { try file.append($0) }
                     view.file.adviseDontNeed(range)
                     offset += count
@@ -222,6 +237,7 @@ public struct SafetensorsWriter {
                 try checkCancelled(path)
                 let count = min(chunkElements, total - start)
                 let inRange = (view.fileOffset + start * view.dtype.size)..<(view.fileOffset + (start + count) * view.dtype.size)
+                view.file.readAhead(from: inRange.lowerBound)
                 try file.withStagingSpace(maxBytes: count * outSize) { space in
                     try view.file.withBytes(inRange) { raw in
                         stats += try DTypeConversion.convert(

@@ -21,7 +21,8 @@ public struct TensorView: @unchecked Sendable {
 
     /// The tensor's raw little-endian bytes, valid only inside `body`. May be unaligned.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try file.withBytes(byteRange, body)
+        file.readAhead(from: fileOffset)
+        return try file.withBytes(byteRange, body)
     }
 
     public func copyBytes() -> [UInt8] {
@@ -50,6 +51,7 @@ public struct TensorView: @unchecked Sendable {
         precondition(range.lowerBound >= 0 && range.upperBound <= elementCount && out.count == range.count,
                      "element range outside the tensor")
         let size = dtype.size
+        file.readAhead(from: fileOffset + range.lowerBound * size)
         file.withBytes((fileOffset + range.lowerBound * size)..<(fileOffset + range.upperBound * size)) {
             DTypeConversion.decode($0, dtype: dtype, into: out)
         }

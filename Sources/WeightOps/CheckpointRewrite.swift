@@ -15,20 +15,26 @@ public typealias ProgressHandler = (String, Int, Int) -> Void
 public enum CheckpointRewrite {
     /// The tensors written per output file, for metadata (e.g. which quantized layers a shard holds).
     public typealias Metadata = (_ fileName: String, _ tensors: [OutputTensor]) throws -> [String: String]
+    /// Replaces placeholders in a file's metadata once its data is written, with values of the same length
+    /// (see `SafetensorsWriter.finalMetadata`).
+    public typealias MetadataCompletion = (_ metadata: [String: String]) throws -> [String: String]
 
     /// `weights` rewritten to `destination`: a file path when the input is a single file named as a file,
     /// else a folder (which must not exist yet).
     public static func write(_ weights: WeightFiles, files: [(name: String, file: SafetensorsFile)], to destination: String,
-                             rewrite: TensorRewrite, metadata: Metadata, check: CheckpointStreamer.Check? = nil,
-                             progress: ProgressHandler? = nil) throws {
+                             rewrite: TensorRewrite, metadata: Metadata, completeMetadata: MetadataCompletion? = nil,
+                             check: CheckpointStreamer.Check? = nil, progress: ProgressHandler? = nil) throws {
         if case let .single(name) = weights.files, !weights.isFolder, let file = files.first?.file {
             let tensors = try outputs(of: file, rewrite: rewrite)
-            try CheckpointStreamer.write(to: destination, tensors: tensors, metadata: try metadata(name, tensors), check: check,
-                                         progress: progress.map { p in { p(name, $0, $1) } })
+            let fileMetadata = try metadata(name, tensors)
+            try CheckpointStreamer.write(to: destination, tensors: tensors, metadata: fileMetadata,
+                                         finalMetadata: completeMetadata.map { complete in { try complete(fileMetadata) } },
+                                         check: check, progress: progress.map { p in { p(name, $0, $1) } })
             return
         }
         try inStagingFolder(destination) { stage in
-            try writeFolder(weights, files: files, into: stage, rewrite: rewrite, metadata: metadata, check: check, progress: progress)
+            try writeFolder(weights, files: files, into: stage, rewrite: rewrite, metadata: metadata,
+                            completeMetadata: completeMetadata, check: check, progress: progress)
         }
     }
 
@@ -37,15 +43,15 @@ public enum CheckpointRewrite {
     public static func writeDiffusers(root: String, components: [(name: String, weights: WeightFiles)], entries: [String],
                                       to destination: String,
                                       rewrites: [String: (files: [(name: String, file: SafetensorsFile)], rewrite: TensorRewrite)],
-                                      metadata: Metadata, check: CheckpointStreamer.Check? = nil,
-                                      progress: ProgressHandler? = nil) throws {
+                                      metadata: Metadata, completeMetadata: MetadataCompletion? = nil,
+                                      check: CheckpointStreamer.Check? = nil, progress: ProgressHandler? = nil) throws {
         try inStagingFolder(destination) { stage in
             for entry in entries {
                 let target = (stage as NSString).appendingPathComponent(entry)
                 if let component = components.first(where: { $0.name == entry }), let r = rewrites[entry] {
                     try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false)
                     try writeFolder(component.weights, files: r.files, into: target, rewrite: r.rewrite, metadata: metadata,
-                                    check: check, progress: progress.map { p in { p("\(entry)/\($0)", $1, $2) } })
+                                    completeMetadata: completeMetadata, check: check, progress: progress.map { p in { p("\(entry)/\($0)", $1, $2) } })
                 } else {
                     try linkOrCopy((root as NSString).appendingPathComponent(entry), to: target)
                 }
@@ -63,8 +69,8 @@ public enum CheckpointRewrite {
 
     /// Writes every weight file of `weights` (and its index, and its other files when it is a folder) into `folder`.
     static func writeFolder(_ weights: WeightFiles, files: [(name: String, file: SafetensorsFile)], into folder: String,
-                            rewrite: TensorRewrite, metadata: Metadata, check: CheckpointStreamer.Check?,
-                            progress: ProgressHandler?) throws {
+                            rewrite: TensorRewrite, metadata: Metadata, completeMetadata: MetadataCompletion?,
+                            check: CheckpointStreamer.Check?, progress: ProgressHandler?) throws {
         var weightMap: [String: String] = [:]
         var totalSize = 0
         var quantized = QuantizationMetadata()
@@ -72,7 +78,9 @@ public enum CheckpointRewrite {
             let tensors = try outputs(of: file, rewrite: rewrite)
             let fileMetadata = try metadata(name, tensors)
             try CheckpointStreamer.write(to: (folder as NSString).appendingPathComponent(name), tensors: tensors,
-                                         metadata: fileMetadata, check: check,
+                                         metadata: fileMetadata,
+                                         finalMetadata: completeMetadata.map { complete in { try complete(fileMetadata) } },
+                                         check: check,
                                          progress: progress.map { p in { p(name, $0, $1) } })
             for t in tensors { weightMap[t.name] = name }
             totalSize += tensors.reduce(0) { $0 + $1.byteCount }

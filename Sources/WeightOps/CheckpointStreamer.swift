@@ -56,11 +56,13 @@ public enum CheckpointStreamer {
     /// Sees what encoding a tensor lost; throwing stops the write.
     public typealias Check = (_ tensor: String, _ dtype: DType, _ stats: ConversionStats) throws -> Void
 
-    /// Writes one file atomically. `progress` gets (done, total) bytes.
+    /// Writes one file atomically. `progress` gets (done, total) bytes; `finalMetadata` completes the header once
+    /// the data is written (see `SafetensorsWriter.finalMetadata`).
     public static func write(to path: String, tensors: [OutputTensor], metadata: [String: String]?,
+                             finalMetadata: (() throws -> [String: String]?)? = nil,
                              check: Check? = nil, progress: ((Int, Int) -> Void)? = nil) throws {
         let writer = SafetensorsWriter(metadata: metadata, progress: progress, isCancelled: { Interruption.isRequested },
-                                       checkConversion: check)
+                                       checkConversion: check, finalMetadata: finalMetadata)
         try writer.write(tensors, to: path)
     }
 }

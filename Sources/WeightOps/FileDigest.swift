@@ -4,9 +4,10 @@ import Glibc
 import Darwin
 #endif
 import Crypto
+import Safetensors
 
-/// A file's size and SHA-256 (lowercase hex), as the manifest records them. Files are read in chunks with read(2)
-/// so hashing a multi-GB checkpoint does not grow the process's resident memory the way touching an mmap would.
+/// A file's size and SHA-256 (lowercase hex), as the manifest records them. Files are hashed straight from a
+/// mapping (no kernel copy into a buffer), unmapped block by block behind the hashing.
 public struct FileDigest: Sendable, Equatable, Codable {
     public let size: Int64
     public let sha256: String
@@ -21,28 +22,26 @@ public struct FileDigest: Sendable, Equatable, Codable {
     public static func compute(
         path: String, progress: ((Int64) -> Void)? = nil, isCancelled: () -> Bool = { false }
     ) throws -> FileDigest {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ModelsError.cannotRead(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
-        var hasher = SHA256()
-        var total: Int64 = 0
-        let blockSize = 4 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 4096)
-        defer { buffer.deallocate() }
-        while true {
-            if isCancelled() { throw ModelsError.interrupted(path: path) }
-            let n = read(fd, buffer.baseAddress, blockSize)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ModelsError.cannotRead(path: path, reason: String(cString: strerror(errno)))
-            }
-            if n == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            total += Int64(n)
-            progress?(Int64(n))
+        let file: MappedFile
+        do {
+            file = try MappedFile(path: path)
+        } catch let SafetensorsError.cannotOpen(_, reason) {
+            throw ModelsError.cannotRead(path: path, reason: reason)
         }
-        return FileDigest(size: total, sha256: hex(hasher.finalize()))
+        var hasher = SHA256()
+        let block = 4 << 20
+        var offset = 0
+        while offset < file.size {
+            if isCancelled() { throw ModelsError.interrupted(path: path) }
+            file.readAhead(from: offset)
+            let end = min(file.size, offset + block)
+            file.withBytes(offset..<end) { hasher.update(bufferPointer: $0) }
+            // Hashing a multi-GB checkpoint must not grow the resident memory: unmap what was hashed.
+            file.adviseDontNeed(offset..<end)
+            progress?(Int64(end - offset))
+            offset = end
+        }
+        return FileDigest(size: Int64(file.size), sha256: hex(hasher.finalize()))
     }
 
     /// The SHA-256 of a whole file, lowercase hex.

@@ -111,18 +111,34 @@ public enum LoRAMerge {
         var result = LoRAMergeResult(report: plan.report, base: options.base, output: nil, dtype: options.dtype.rawValue, mergedFrom: [])
         if options.dryRun { return result }
 
-        var provenance: [ProvenanceEntry] = []
+        // The inputs are hashed for the provenance metadata on another core while the output is written; the
+        // header goes out with same-length placeholders and is completed in place at the end.
+        var inputs: [(entry: ProvenanceEntry, path: String)] = []
         for part in parts {
             for (name, _) in part.opened.files {
                 let label = parts.count > 1 || part.weights.isFolder ? "\(part.name == "model" ? "" : part.name + "/")\(name)" : name
-                provenance.append(ProvenanceEntry(role: "base", file: label, sha256: try FileDigest.sha256(path: part.weights.path(name))))
+                inputs.append((ProvenanceEntry(role: "base", file: label, sha256: ""), part.weights.path(name)))
             }
         }
         for (spec, lora) in zip(options.loras, loras) {
-            provenance.append(ProvenanceEntry(role: "lora", file: (lora.path as NSString).lastPathComponent,
-                                              sha256: try FileDigest.sha256(path: lora.path), multiplier: spec.multiplier))
+            inputs.append((ProvenanceEntry(role: "lora", file: (lora.path as NSString).lastPathComponent, sha256: "",
+                                           multiplier: spec.multiplier), lora.path))
         }
-        let provenanceText = ProvenanceEntry.metadataText(provenance)
+        let digests = BackgroundDigests(paths: inputs.map(\.path))
+        defer { digests.cancel() }
+        func provenance(hashes: [String]) -> [ProvenanceEntry] {
+            zip(inputs, hashes).map { input, hash in
+                var entry = input.entry
+                entry.sha256 = hash
+                return entry
+            }
+        }
+        let placeholder = ProvenanceEntry.metadataText(provenance(hashes: inputs.map { _ in String(repeating: "0", count: 64) }))
+        let completeMetadata: CheckpointRewrite.MetadataCompletion = { metadata in
+            var m = metadata
+            m[provenanceKey] = ProvenanceEntry.metadataText(provenance(hashes: try digests.wait()))
+            return m
+        }
 
         let check: CheckpointStreamer.Check = { tensor, dtype, stats in
             if stats.overflowed > 0 {
@@ -146,7 +162,7 @@ public enum LoRAMerge {
             { _, _ in
                 var m = dict
                 m["format"] = "pt"
-                m[provenanceKey] = provenanceText
+                m[provenanceKey] = placeholder
                 m[operationKey] = "merge-lora"
                 return m
             }
@@ -158,15 +174,16 @@ public enum LoRAMerge {
                                         metadata: { name, tensors in
                                             let source = part.opened.files.first { $0.name == name }?.file.metadata ?? [:]
                                             return try metadata(for: source)(name, tensors)
-                                        }, check: check, progress: progress)
+                                        }, completeMetadata: completeMetadata, check: check, progress: progress)
         case let .diffusers(root, components, entries):
             var rewrites: [String: (files: [(name: String, file: SafetensorsFile)], rewrite: TensorRewrite)] = [:]
             for (i, part) in parts.enumerated() { rewrites[part.name] = (part.opened.files, rewrite(component: i)) }
             try CheckpointRewrite.writeDiffusers(root: root, components: components, entries: entries, to: options.output,
-                                                 rewrites: rewrites, metadata: metadata(for: [:]), check: check, progress: progress)
+                                                 rewrites: rewrites, metadata: metadata(for: [:]), completeMetadata: completeMetadata,
+                                                 check: check, progress: progress)
         }
         result.output = options.output
-        result.mergedFrom = provenance
+        result.mergedFrom = provenance(hashes: try digests.wait())
         return result
     }
 

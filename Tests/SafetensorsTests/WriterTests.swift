@@ -146,6 +146,79 @@ struct WriterTests {
         }
     }
 
+    @Test("tensors of any size, from every source, reach the disk intact through the staging buffers and direct I/O")
+    func largeUnalignedTensorsRoundTrip() throws {
+        try withTemporaryFolder { folder in
+            // Sizes around the staging buffer (8 MB + 4 KB) and the 4 KB block, none of them aligned.
+            func pattern(_ count: Int, _ seed: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) } }
+            let big = pattern(9_437_183, 1)
+            let source = folder + "/source.safetensors"
+            let floats: [Float] = (0..<3_000_001).map { Float($0 % 1000) * 0.25 }
+            try SafetensorsWriter().write([.bytes(big, name: "big", dtype: .u8, shape: [big.count]),
+                                           .floats(floats, name: "floats", dtype: .f32, shape: [floats.count])], to: source)
+            let input = try SafetensorsFile(path: source)
+            let view = try input.tensor("big")
+            let small = pattern(4097, 2)
+            let out = folder + "/out.safetensors"
+            let report = try SafetensorsWriter(metadata: ["format": "pt"]).write([
+                .copy(view, as: "a_copy"),
+                .bytes(small, name: "b_small", dtype: .u8, shape: [small.count]),
+                .floats(floats, name: "c_floats", dtype: .f32, shape: [floats.count]),
+                .computedFloat32(name: "d_chunks", dtype: .f32, shape: [1_100_003, 3]) { range, into in
+                    for (k, i) in range.enumerated() { into[k] = Float(i % 777) }
+                },
+                .converted(try input.tensor("floats"), to: .bf16, as: "e_brain"),
+            ], to: out)
+            let result = try SafetensorsFile(path: out)
+            #expect(try readBytes(out).count == report.fileSize)
+            #expect(try result.tensor("a_copy").copyBytes() == big)
+            #expect(try result.tensor("b_small").copyBytes() == small)
+            #expect(try result.tensor("c_floats").toFloat32() == floats)
+            #expect(try result.tensor("d_chunks").toFloat32() == (0..<3_300_009).map { Float($0 % 777) })
+            #expect(try result.tensor("e_brain").copyBytes() == floats.flatMap { le(DTypeConversion.floatToBFloat16($0)) })
+            #expect(try folderContents(folder) == ["out.safetensors", "source.safetensors"])
+        }
+    }
+
+    @Test("final metadata completes the header in place once the data is written")
+    func finalMetadataRewritesHeader() throws {
+        try withTemporaryFolder { folder in
+            let out = folder + "/model.safetensors"
+            var dataWritten = false
+            let tensors: [OutputTensor] = [
+                .floats([1, 2, 3], name: "w", dtype: .f32, shape: [3]),
+                .computed(name: "z", dtype: .u8, shape: [1]) { buffer in
+                    buffer[0] = 7
+                    dataWritten = true
+                },
+            ]
+            let writer = SafetensorsWriter(metadata: ["hash": String(repeating: "0", count: 8)],
+                                           finalMetadata: { ["hash": dataWritten ? "0123abcd" : "too-early"] })
+            try writer.write(tensors, to: out)
+            let file = try SafetensorsFile(path: out)
+            #expect(file.declaredMetadata == ["hash": "0123abcd"])
+            #expect(try file.tensor("w").toFloat32() == [1, 2, 3])
+            // Byte for byte what a writer given the final metadata up front writes.
+            let direct = folder + "/direct.safetensors"
+            try SafetensorsWriter(metadata: ["hash": "0123abcd"]).write(tensors, to: direct)
+            #expect(try readBytes(out) == readBytes(direct))
+        }
+    }
+
+    @Test("final metadata that would change the header's length is refused and leaves nothing")
+    func finalMetadataOfAnotherLengthIsRefused() throws {
+        try withTemporaryFolder { folder in
+            let out = folder + "/model.safetensors"
+            // Headers are padded to 8 bytes: a longer value changes the length past the padding.
+            let writer = SafetensorsWriter(metadata: ["hash": "00"], finalMetadata: { ["hash": "0123456789abcdef"] })
+            #expect(throws: SafetensorsError.self) {
+                try writer.write([.floats([1], name: "w", dtype: .f32, shape: [1])], to: out)
+            }
+            let contents = try folderContents(folder)
+            #expect(contents == [])
+        }
+    }
+
     @Test("a failed write leaves no file and no temporary file, and keeps the file it would replace")
     func failedWriteLeavesNothing() throws {
         struct Boom: Error {}
