@@ -100,6 +100,27 @@ public enum MergeBenchmark {
         }
     }
 
+    /// Reads `paths` once so that they sit in the page cache: the merge and its Python counterpart then both
+    /// start from the same, warm state (the synthesized files are written with direct I/O, past the cache).
+    public static func readIntoPageCache(_ paths: [String]) throws {
+        for path in paths {
+            let file = try MappedFile(path: path)
+            var offset = 0
+            var sink: UInt8 = 0
+            while offset < file.size {
+                file.readAhead(from: offset)
+                let end = min(file.size, offset + (8 << 20))
+                // One byte per page is enough to fault it in.
+                file.withBytes(offset..<end) { bytes in
+                    for i in stride(from: 0, to: bytes.count, by: 4096) { sink &+= bytes[i] }
+                }
+                file.adviseDontNeed(offset..<end)
+                offset = end
+            }
+            withExtendedLifetime(sink) {}
+        }
+    }
+
     /// Peak resident memory of this process so far (VmHWM), in bytes; nil where /proc is not available.
     public static func peakResidentBytes() -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),

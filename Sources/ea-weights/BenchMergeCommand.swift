@@ -12,10 +12,15 @@ struct BenchMergeCommand: ParsableCommand {
         `ea-weights merge-lora` on them in a child process and reports its wall time and peak resident memory \
         (the child's getrusage maxrss). The merge streams: its peak must stay under a quarter of the \
         checkpoint's size (a load_file / torch / save_file merge holds about two copies of it); the command \
-        exits with status 1 when it does not. Needs about 5 GB of free disk in --dir.
+        exits with status 1 when it does not. Needs about 5 GB of free disk in --dir (8 GB with --python).
+
+        The inputs are read into the page cache before each timed run, so the numbers are the merge's own \
+        speed, not the disk's. With --python the same merge also runs the way a Python user does it \
+        (safetensors load_file, torch or numpy, save_file, fsync) on the same files, and the ratios are printed.
 
         Examples:
           ea-weights bench merge
+          ea-weights bench merge --python
           ea-weights bench merge --blocks 4 --json
         """
     )
@@ -35,8 +40,26 @@ struct BenchMergeCommand: ParsableCommand {
     @Flag(help: "Keep the synthetic files and the merged output.")
     var keep = false
 
+    @Flag(help: "Also time the Python merge (python3 with safetensors and torch, or numpy) on the same files.")
+    var python = false
+
     @Flag(help: "Print the result as JSON.")
     var json = false
+
+    struct PythonComparison: Codable {
+        var library: String?
+        var seconds: Double?
+        var peakRSSBytes: Int?
+        /// Python's time over ours, and its peak memory over ours.
+        var speedup: Double?
+        var memoryRatio: Double?
+        /// Why the Python merge did not run.
+        var skipped: String?
+
+        enum CodingKeys: String, CodingKey {
+            case library, seconds, peakRSSBytes = "peak_rss_bytes", speedup, memoryRatio = "memory_ratio", skipped
+        }
+    }
 
     struct Result: Codable {
         var config: MergeBenchmark.Config
@@ -51,12 +74,13 @@ struct BenchMergeCommand: ParsableCommand {
         var limit: Double
         var passed: Bool
         var blas: String
+        var python: PythonComparison?
         var report: LoRAMergeReport?
 
         enum CodingKeys: String, CodingKey {
             case config, checkpointBytes = "checkpoint_bytes", loraBytes = "lora_bytes", synthesizeSeconds = "synthesize_seconds"
             case mergeSeconds = "merge_seconds", mergePeakRSSBytes = "merge_peak_rss_bytes", mergeCPUSeconds = "merge_cpu_seconds"
-            case peakToCheckpoint = "peak_to_checkpoint", limit, passed, blas, report
+            case peakToCheckpoint = "peak_to_checkpoint", limit, passed, blas, python, report
         }
 
         var lines: [String] {
@@ -66,7 +90,16 @@ struct BenchMergeCommand: ParsableCommand {
              "merge-lora: \(String(format: "%.2f", mergeSeconds)) s wall (\(String(format: "%.2f", mergeCPUSeconds)) s CPU), peak RSS \(TerminalProgress.bytes(Int64(mergePeakRSSBytes))) "
                 + "= \(String(format: "%.1f", peakToCheckpoint * 100))% of the checkpoint (limit \(Int(limit * 100))%) "
                 + (passed ? "PASS" : "FAIL"),
-             "matrix products: \(blas)"]
+             "matrix products: \(blas)"] + pythonLines
+        }
+
+        var pythonLines: [String] {
+            guard let python else { return [] }
+            if let skipped = python.skipped { return ["python merge: skipped (\(skipped))"] }
+            guard let seconds = python.seconds, let peak = python.peakRSSBytes else { return [] }
+            return ["python merge (load_file, \(python.library ?? "?"), save_file, fsync): \(String(format: "%.2f", seconds)) s, "
+                + "peak RSS \(TerminalProgress.bytes(Int64(peak))): ea-weights is \(String(format: "%.1f", python.speedup ?? 0))x faster "
+                + "with \(String(format: "%.0f", python.memoryRatio ?? 0))x less memory"]
         }
     }
 
@@ -91,32 +124,60 @@ struct BenchMergeCommand: ParsableCommand {
         let synthesizeSeconds = Date().timeIntervalSince(start)
         // The merge runs as its own process, exactly as a user runs it, so its peak memory is its own.
         let output = (folder as NSString).appendingPathComponent("merged.safetensors")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.executablePath())
-        process.arguments = ["merge-lora", transformer, "--lora", lora, "--out", output, "--json"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        let mergeStart = Date()
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let mergeSeconds = Date().timeIntervalSince(mergeStart)
-        guard process.terminationStatus == 0 else {
-            throw ValidationError("the merge child process failed with status \(process.terminationStatus)")
+        try MergeBenchmark.readIntoPageCache([transformer, lora])
+        let merge = try Self.runChild(try Self.executablePath(), ["merge-lora", transformer, "--lora", lora, "--out", output, "--json"])
+        guard merge.status == 0 else {
+            throw ValidationError("the merge child process failed with status \(merge.status)")
         }
+        // Read before any other child runs: the children's maxrss is the largest over all of them.
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
         let checkpointBytes = Self.fileSize(transformer)
         let peak = Int(usage.ru_maxrss) * 1024
         let limit = 0.25
-        let report = try? JSONDecoder().decode(LoRAMergeResult.self, from: data).report
-        let result = Result(config: config, checkpointBytes: checkpointBytes, loraBytes: Self.fileSize(lora),
-                            synthesizeSeconds: synthesizeSeconds, mergeSeconds: mergeSeconds, mergePeakRSSBytes: peak,
+        let report = try? JSONDecoder().decode(LoRAMergeResult.self, from: merge.output).report
+        var result = Result(config: config, checkpointBytes: checkpointBytes, loraBytes: Self.fileSize(lora),
+                            synthesizeSeconds: synthesizeSeconds, mergeSeconds: merge.seconds, mergePeakRSSBytes: peak,
                             mergeCPUSeconds: Self.seconds(usage.ru_utime) + Self.seconds(usage.ru_stime),
                             peakToCheckpoint: Double(peak) / Double(max(checkpointBytes, 1)), limit: limit,
                             passed: Double(peak) < limit * Double(checkpointBytes), blas: BLAS.coreDescription, report: report)
+        if python {
+            try? FileManager.default.removeItem(atPath: output)
+            try MergeBenchmark.readIntoPageCache([transformer, lora])
+            result.python = Self.runPython(base: transformer, lora: lora, output: output, oursSeconds: merge.seconds, oursPeak: peak)
+        }
         try WeightOpsOutput.print(result, lines: result.lines, asJSON: json)
         if !result.passed { throw ExitCode(1) }
+    }
+
+    /// The Python merge on the same files; a missing interpreter or library is reported, not an error.
+    static func runPython(base: String, lora: String, output: String, oursSeconds: Double, oursPeak: Int) -> PythonComparison {
+        guard let run = try? runChild("/usr/bin/env", ["python3", "-c", PythonMergeReference.script, base, lora, output]) else {
+            return PythonComparison(skipped: "python3 could not be started")
+        }
+        guard run.status == 0, let reply = try? JSONDecoder().decode(PythonMergeReference.Result.self, from: run.output) else {
+            return PythonComparison(skipped: "python3 failed with status \(run.status)")
+        }
+        if let error = reply.error { return PythonComparison(skipped: error) }
+        guard let seconds = reply.seconds, let peak = reply.peakRSSBytes else {
+            return PythonComparison(skipped: "python3 printed no timing")
+        }
+        return PythonComparison(library: reply.library, seconds: seconds, peakRSSBytes: peak,
+                                speedup: seconds / max(oursSeconds, 1e-9), memoryRatio: Double(peak) / Double(max(oursPeak, 1)))
+    }
+
+    /// Runs a child process to its end; returns its exit status, standard output and wall time.
+    static func runChild(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: Data, seconds: Double) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        let start = Date()
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, data, Date().timeIntervalSince(start))
     }
 
     static func executablePath() throws -> String {
