@@ -6,25 +6,25 @@ import TestSupport
 
 /// A [1, 3, F, H, W] video in [0, 1]: smooth gradients with a square moving across them.
 private func syntheticVideo(frames f: Int, height h: Int, width w: Int) -> Tensor {
-    var video = Tensor(zeros: [1, 3, f, h, w])
+    var video = [Float](repeating: 0, count: 3 * f * h * w)
     for c in 0..<3 { for t in 0..<f { for y in 0..<h { for x in 0..<w {
         var v = c == 0 ? Float(x) / Float(max(1, w - 1)) : c == 1 ? Float(y) / Float(max(1, h - 1)) : Float(t) / Float(max(1, f))
         if x >= 4 * t && x < 4 * t + 8 && y >= 4 && y < 12 { v = c == 2 ? 1 : 0.1 }
-        video.storage[(((c * f) + t) * h + y) * w + x] = v
+        video[(((c * f) + t) * h + y) * w + x] = v
     }}}}
-    return video
+    return Tensor(shape: [1, 3, f, h, w], storage: video)
 }
 
 /// A video of only `palette` distinct colours (a GIF must reproduce it exactly), busy enough to fill the LZW
 /// table several times.
 private func fewColourVideo(frames f: Int, height h: Int, width w: Int, colours: Int) -> Tensor {
-    var video = Tensor(zeros: [1, 3, f, h, w])
+    var video = [Float](repeating: 0, count: 3 * f * h * w)
     for t in 0..<f { for y in 0..<h { for x in 0..<w {
         let k = (x * 7 + y * 13 + t * 5 + (x * y) % 11) % colours
         let rgb = [Float(k * 37 % 256), Float(k * 91 % 256), Float(k * 53 % 256)].map { $0 / 255 }
-        for c in 0..<3 { video.storage[(((c * f) + t) * h + y) * w + x] = rgb[c] }
+        for c in 0..<3 { video[(((c * f) + t) * h + y) * w + x] = rgb[c] }
     }}}
-    return video
+    return Tensor(shape: [1, 3, f, h, w], storage: video)
 }
 
 private func meanAbsDifference(_ a: [UInt8], _ b: [UInt8]) -> Double {

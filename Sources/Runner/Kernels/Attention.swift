@@ -12,20 +12,28 @@ extension Kernels {
         let lk = k.shape[1]
         let d = width / heads
         precondition(k.shape == [b, lk, width] && v.shape == [b, lk, width], "attention: \(q.shape) \(k.shape) \(v.shape)")
-        var out = Tensor(zeros: [b, lq, width])
-        guard b > 0, lq > 0, lk > 0 else { return out }
+        guard b > 0, lq > 0, lk > 0 else { return Tensor(zeros: [b, lq, width]) }
+        // Each (batch, head) block of the output is written by its second sgemm (beta 0).
+        var out = Tensor(uninitialized: [b, lq, width])
+        // One score matrix per worker, all taken before the parallel loop, so a call needs the same buffers
+        // however the jobs happen to be scheduled. Each worker claims the next (batch, head) job; jobs are
+        // independent, so the order they run in does not change any result.
+        let jobs = b * heads
+        let workers = min(ProcessInfoCache.activeProcessorCount, jobs)
+        var scores = Tensor(uninitialized: [workers, lq * lk])
+        let queue = JobQueue(count: jobs)
         q.withUnsafeBufferPointer { qp in
         k.withUnsafeBufferPointer { kp in
         v.withUnsafeBufferPointer { vp in
+        withOptionalBuffer(keyBias) { kb in
+        withOptionalBuffer(scoreBias) { sb in
+        scores.withUnsafeMutableBufferPointer { scoreBuffers in
         out.withUnsafeMutableBufferPointer { op in
-            let (qp, kp, vp, op) = (qp, kp, vp, op)
-            let kb = keyBias?.storage, sb = scoreBias?.storage
-            // One score matrix per job; jobs are independent (batch, head) pairs.
-            parallelFor(b * heads) { job in
-                let bi = job / heads, h = job % heads
-                var scores = [Float](repeating: 0, count: lq * lk)
-                scores.withUnsafeMutableBufferPointer { sp in
-                    let s = sp.baseAddress!
+            let (qp, kp, vp, op, scoreBuffers) = (qp, kp, vp, op, scoreBuffers)
+            parallelFor(workers) { worker in
+                let s = scoreBuffers.baseAddress! + worker * lq * lk
+                while let job = queue.next() {
+                    let bi = job / heads, h = job % heads
                     BLAS.sgemm(.none, .transpose, m: lq, n: lk, k: d, alpha: scale,
                                a: qp.baseAddress! + bi * lq * width + h * d, lda: width,
                                b: kp.baseAddress! + bi * lk * width + h * d, ldb: width,
@@ -47,7 +55,13 @@ extension Kernels {
                                c: op.baseAddress! + bi * lq * width + h * d, ldc: width)
                 }
             }
-        }}}}
+        }}}}}}}
         return out
+    }
+
+    /// Calls `body` with the tensor's elements, or with nil.
+    private static func withOptionalBuffer<R>(_ tensor: Tensor?, _ body: (UnsafeBufferPointer<Float>?) -> R) -> R {
+        guard let tensor else { return body(nil) }
+        return tensor.withUnsafeBufferPointer { body($0) }
     }
 }

@@ -22,7 +22,8 @@ extension Kernels {
         let oh = (h + 2 * padding - kh) / stride + 1
         let ow = (w + 2 * padding - kw) / stride + 1
         precondition(weight.count == outChannels * cin * kh * kw, "conv2d: weight size")
-        var out = Tensor(zeros: [n, outChannels, max(0, oh), max(0, ow)])
+        // Every output element is written: by the bias fill then sgemm (beta 1), or by sgemm alone (beta 0).
+        var out = Tensor(uninitialized: [n, outChannels, max(0, oh), max(0, ow)])
         let cols = cin * kh * kw, pixels = oh * ow
         guard n > 0, oh > 0, ow > 0 else { return out }
         let pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0

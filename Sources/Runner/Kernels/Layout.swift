@@ -6,7 +6,7 @@ extension Kernels {
         var inStrides = [Int](repeating: 1, count: x.rank)
         for i in stride(from: x.rank - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * x.shape[i + 1] }
         let strides = axes.map { inStrides[$0] }
-        var out = Tensor(zeros: outShape)
+        var out = Tensor(uninitialized: outShape)   // every element is copied from x
         guard x.count > 0 else { return out }
         let rank = outShape.count
         let inner = outShape[rank - 1], innerStride = strides[rank - 1]
@@ -48,7 +48,7 @@ extension Kernels {
     /// Nearest-neighbour 2× upsampling of [N, C, H, W] (PyTorch `interpolate(scale_factor=2, mode="nearest")`).
     public static func upsampleNearest2x(_ x: Tensor) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        var out = Tensor(zeros: [n, c, 2 * h, 2 * w])
+        var out = Tensor(uninitialized: [n, c, 2 * h, 2 * w])   // every element is copied from x
         x.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 let (src, dst) = (src, dst)

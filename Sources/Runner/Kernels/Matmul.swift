@@ -5,8 +5,9 @@ extension Kernels {
     public static func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         precondition(a.rank == 2 && b.rank == 2 && a.shape[1] == b.shape[0], "matmul: \(a.shape) × \(b.shape)")
         let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
-        var out = Tensor(zeros: [m, n])
-        guard m > 0, n > 0, k > 0 else { return out }
+        // sgemm with beta = 0 writes every element of C without reading it.
+        var out = Tensor(uninitialized: [m, n])
+        guard m > 0, n > 0, k > 0 else { return Tensor(zeros: [m, n]) }
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
                 out.withUnsafeMutableBufferPointer { cp in
@@ -24,8 +25,9 @@ extension Kernels {
         let inFeatures = x.shape[x.rank - 1]
         precondition(weight.count == outFeatures * inFeatures, "linear: weight \(weight.count) vs \(outFeatures)×\(inFeatures)")
         let rows = x.count / inFeatures
-        var out = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
+        var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
         guard rows > 0, outFeatures > 0 else { return out }
+        if inFeatures == 0 { out.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
                 BLAS.sgemm(.none, .transpose, m: rows, n: outFeatures, k: inFeatures,

@@ -69,7 +69,7 @@ extension Kernels {
         precondition(twice % 2 == 0, "geglu: odd last dimension \(x.shape)")
         let n = twice / 2
         let rows = x.count / max(1, twice)
-        var out = Tensor(zeros: Array(x.shape.dropLast()) + [n])
+        var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [n])   // every element is written
         x.withUnsafeBufferPointer { xp in
         out.withUnsafeMutableBufferPointer { op in
             let (xp, op) = (xp, op)

@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 
 /// Splits `count` items into contiguous chunks over the machine's cores.
@@ -35,3 +36,20 @@ enum ProcessInfoCache {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Hands out job indices 0..<count to the workers of a parallel loop, each index once, in increasing order.
+final class JobQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nextJob = 0
+    private let count: Int
+
+    init(count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.withLock {
+            guard nextJob < count else { return nil }
+            defer { nextJob += 1 }
+            return nextJob
+        }
+    }
+}

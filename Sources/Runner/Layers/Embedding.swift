@@ -25,7 +25,7 @@ public struct Embedding: Sendable {
         if let bad = ids.first(where: { $0 < 0 || $0 >= count }) {
             throw RunnerError.invalidInput("token id \(bad) is outside the embedding table '\(weight.key)' of \(count) rows")
         }
-        var out = Tensor(zeros: [ids.count, dim])
+        var out = Tensor(uninitialized: [ids.count, dim])   // every row is written
         let dim = dim
         if case let .mapped(view) = weight.source, [.f16, .bf16, .f32].contains(view.dtype) {
             out.withUnsafeMutableBufferPointer { o in

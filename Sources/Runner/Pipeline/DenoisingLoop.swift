@@ -57,14 +57,17 @@ public struct DenoisingLoop {
         guard channels == 2 * latentChannels else { return noise }
         let batch = noise.shape[0]
         let inner = noise.count / (batch * channels)
-        var out = [Float]()
-        out.reserveCapacity(batch * latentChannels * inner)
-        for b in 0..<batch {
-            let start = b * channels * inner
-            out.append(contentsOf: noise.storage[start..<(start + latentChannels * inner)])
-        }
         var shape = noise.shape
         shape[1] = latentChannels
-        return Tensor(shape: shape, storage: out)
+        var out = Tensor(uninitialized: shape)
+        let kept = latentChannels * inner
+        noise.withUnsafeBufferPointer { source in
+            out.withUnsafeMutableBufferPointer { destination in
+                for b in 0..<batch where kept > 0 {
+                    (destination.baseAddress! + b * kept).update(from: source.baseAddress! + b * channels * inner, count: kept)
+                }
+            }
+        }
+        return out
     }
 }

@@ -36,7 +36,7 @@ struct PatchEmbedding: Sendable {
     /// (row i, column j) gets [sin, cos] of the column coordinate in its first half and of the row coordinate
     /// in its second: diffusers' meshgrid puts w first.
     static func sinCosTable(width: Int, gridHeight gh: Int, gridWidth gw: Int, baseSize: Int,
-                            interpolationScale: Double) -> [Float] {
+                            interpolationScale: Double) -> Tensor {
         let half = width / 2, quarter = width / 4
         let scale = Float(interpolationScale)
         let rowStep = Float(Double(gh) / Double(baseSize)), columnStep = Float(Double(gw) / Double(baseSize))
@@ -56,12 +56,17 @@ struct PatchEmbedding: Sendable {
             return out
         }
         let rowHalves = halves(rows), columnHalves = halves(columns)
-        var table = [Float](repeating: 0, count: gh * gw * width)
-        for i in 0..<gh {
-            for j in 0..<gw {
-                let base = (i * gw + j) * width
-                table.replaceSubrange(base..<(base + half), with: columnHalves[(j * half)..<((j + 1) * half)])
-                table.replaceSubrange((base + half)..<(base + width), with: rowHalves[(i * half)..<((i + 1) * half)])
+        // Built at every forward (the grid follows the latent size), so it is a pooled tensor.
+        var table = Tensor(zeros: [gh * gw, width])
+        table.withUnsafeMutableBufferPointer { table in
+            for i in 0..<gh {
+                for j in 0..<gw {
+                    let base = (i * gw + j) * width
+                    for c in 0..<half {
+                        table[base + c] = columnHalves[j * half + c]
+                        table[base + half + c] = rowHalves[i * half + c]
+                    }
+                }
             }
         }
         return table
@@ -100,15 +105,17 @@ struct TimestepConditioning: Sendable {
         let half = channels / 2
         let logPeriod = Float(-log(10000.0))
         let frequencies = (0..<half).map { expf(logPeriod * Float($0) / Float(half)) }
-        var out = [Float](repeating: 0, count: timesteps.count * channels)
-        for (b, t) in timesteps.enumerated() {
-            for i in 0..<half {
-                let angle = t * frequencies[i]
-                out[b * channels + i] = cosf(angle)
-                out[b * channels + half + i] = sinf(angle)
+        var out = Tensor(zeros: [timesteps.count, channels])
+        out.withUnsafeMutableBufferPointer { out in
+            for (b, t) in timesteps.enumerated() {
+                for i in 0..<half {
+                    let angle = t * frequencies[i]
+                    out[b * channels + i] = cosf(angle)
+                    out[b * channels + half + i] = sinf(angle)
+                }
             }
         }
-        return Tensor(shape: [timesteps.count, channels], storage: out)
+        return out
     }
 }
 

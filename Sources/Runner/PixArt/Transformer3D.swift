@@ -125,18 +125,21 @@ public struct Transformer3D: Sendable {
         }
 
         // Output: norm_out, modulated by scale_shift_table + embedded timestep, proj_out.
-        let table = scaleShiftTable.tensor().storage
         let d = config.width
-        var shift = [Float](repeating: 0, count: batch * d), scale = shift
-        for b in 0..<batch {
-            for c in 0..<d {
-                shift[b * d + c] = table[c] + embedded.storage[b * d + c]
-                scale[b * d + c] = table[d + c] + embedded.storage[b * d + c]
+        var shift = Tensor(uninitialized: [batch, d]), scale = Tensor(uninitialized: [batch, d])
+        scaleShiftTable.withFloats { table in
+        embedded.withUnsafeBufferPointer { e in
+        shift.withUnsafeMutableBufferPointer { shiftRows in
+        scale.withUnsafeMutableBufferPointer { scaleRows in
+            for b in 0..<batch {
+                for c in 0..<d {
+                    shiftRows[b * d + c] = table[c] + e[b * d + c]
+                    scaleRows[b * d + c] = table[d + c] + e[b * d + c]
+                }
             }
-        }
+        }}}}
         hidden = normOut(hidden)
-        Kernels.modulate(&hidden, rowsPerGroup: frames * gh * gw, shift: Tensor(shape: [batch, d], storage: shift),
-                         scale: Tensor(shape: [batch, d], storage: scale))
+        Kernels.modulate(&hidden, rowsPerGroup: frames * gh * gw, shift: shift, scale: scale)
         let patches = projOut(hidden)   // [(B·F), N, p·p·out]
 
         // Unpatchify: "n f h w p q c -> n c f h p w q".

@@ -43,13 +43,19 @@ struct TransformerBlock: Sendable {
     /// The six modulation rows per batch item: `scale_shift_table[None] + t.reshape(B, 6, D)` → six [B, D] tensors.
     func modulation(_ t: Tensor) -> [Tensor] {
         let batch = t.shape[0]
-        let table = scaleShiftTable.tensor().storage
-        return (0..<6).map { k in
-            var rows = [Float](repeating: 0, count: batch * width)
-            for b in 0..<batch {
-                for c in 0..<width { rows[b * width + c] = table[k * width + c] + t.storage[(b * 6 + k) * width + c] }
+        let width = width
+        return scaleShiftTable.withFloats { table in
+            t.withUnsafeBufferPointer { t in
+                (0..<6).map { k in
+                    var rows = Tensor(uninitialized: [batch, width])
+                    rows.withUnsafeMutableBufferPointer { rows in
+                        for b in 0..<batch {
+                            for c in 0..<width { rows[b * width + c] = table[k * width + c] + t[(b * 6 + k) * width + c] }
+                        }
+                    }
+                    return rows
+                }
             }
-            return Tensor(shape: [batch, width], storage: rows)
         }
     }
 

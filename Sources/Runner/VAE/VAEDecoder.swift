@@ -91,7 +91,7 @@ public struct VAEDecoder: Sendable {
         let plane = h * w, outPlane = oh * ow
         for bi in 0..<b {
             for fi in 0..<f {
-                var frame = Tensor(zeros: [1, c, h, w])
+                var frame = Tensor(uninitialized: [1, c, h, w])   // every element is written below
                 latents.withUnsafeBufferPointer { src in
                     frame.withUnsafeMutableBufferPointer { dst in
                         for ci in 0..<c {

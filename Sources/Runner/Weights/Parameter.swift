@@ -51,11 +51,9 @@ public struct Parameter: @unchecked Sendable {
                 }
                 if let direct { return direct }
             }
-            let decoded = Parameter.decodeInParallel(view)
-            return try decoded.withUnsafeBufferPointer(body)
+            return try Parameter.decodeInParallel(view).withUnsafeBufferPointer(body)
         case let .quantized(view, scale, groupSize):
-            let decoded = Parameter.dequantize(view, scale: scale, groupSize: groupSize)
-            return try decoded.withUnsafeBufferPointer(body)
+            return try Parameter.dequantize(view, scale: scale, groupSize: groupSize).withUnsafeBufferPointer(body)
         }
     }
 
@@ -63,26 +61,27 @@ public struct Parameter: @unchecked Sendable {
     public func tensor() -> Tensor {
         switch source {
         case let .owned(t): return t
-        case let .mapped(view): return Tensor(shape: view.shape, storage: Parameter.decodeInParallel(view))
-        case let .quantized(view, scale, groupSize):
-            return Tensor(shape: view.shape, storage: Parameter.dequantize(view, scale: scale, groupSize: groupSize))
+        case let .mapped(view): return Parameter.decodeInParallel(view)
+        case let .quantized(view, scale, groupSize): return Parameter.dequantize(view, scale: scale, groupSize: groupSize)
         }
     }
 
     /// Decodes a non-F32 weight across the cores: a BF16 matrix of the real T5 is decoded before every matmul.
-    static func decodeInParallel(_ view: TensorView) -> [Float] {
+    /// The buffer comes from the tensor pool, so the same weight decoded at the next step reuses it.
+    static func decodeInParallel(_ view: TensorView) -> Tensor {
         let n = view.elementCount
-        return [Float](unsafeUninitializedCapacity: n) { out, count in
+        var decoded = Tensor(uninitialized: view.shape)
+        decoded.withUnsafeMutableBufferPointer { out in
             let out = out
             parallelChunks(n, minimumChunk: 1 << 16) { range in
                 view.decode(elements: range, into: UnsafeMutableBufferPointer(rebasing: out[range]))
             }
-            count = n
         }
+        return decoded
     }
 
     /// `float(q) × scale`, per block of `groupSize` rows × `groupSize` columns, or with one scalar scale.
-    static func dequantize(_ view: TensorView, scale: [Float], groupSize: Int?) -> [Float] {
+    static func dequantize(_ view: TensorView, scale: [Float], groupSize: Int?) -> Tensor {
         var values = decodeInParallel(view)
         let columns = view.shape.count >= 2 ? view.elementCount / view.shape[0] : view.elementCount
         values.withUnsafeMutableBufferPointer { out in
