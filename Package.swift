@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
         .testTarget(name: "WeightOpsTests", dependencies: ["TestSupport", "WeightOps", "Safetensors"]),
-        .testTarget(name: "RunnerTests", dependencies: ["TestSupport", "Runner", "Safetensors"]),
+        .testTarget(name: "RunnerTests", dependencies: ["TestSupport", "Runner", "Safetensors", "WeightOps"]),
         .testTarget(name: "EAWeightsCLITests", dependencies: ["TestSupport", "ea-weights", "Safetensors"]),
     ],
     swiftLanguageModes: [.v5]

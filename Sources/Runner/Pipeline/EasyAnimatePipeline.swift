@@ -45,11 +45,12 @@ public final class EasyAnimatePipeline {
         }
 
         tokenizer = try T5Tokenizer(directory: component("tokenizer"))
-        let textStore = WeightStore(name: component("text_encoder"), layers: [textEncoderDict], replacements: merged.textEncoder)
+        let textStore = WeightStore(name: component("text_encoder"),
+                                    layers: [textEncoderDict] + (merged.textEncoder.map { [$0] } ?? []))
         textEncoder = try T5Encoder(store: textStore, config: T5Config(path: component("text_encoder")))
         try textStore.requireAllConsumed(ignoring: T5Encoder.isIgnoredKey)
 
-        let transformerStore = WeightStore(name: transformerDict.path, layers: layers, replacements: merged.transformer)
+        let transformerStore = WeightStore(name: transformerDict.path, layers: layers + (merged.transformer.map { [$0] } ?? []))
         transformer = try Transformer3D(store: transformerStore, config: transformerConfig,
                                         motionModuleSource: paths.motionModule)
         vae = try VAEDecoder(folder: component("vae"))

@@ -36,10 +36,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
     private var lowerOrderCount = 0
 
     public init(config: SchedulerConfig) throws {
-        let zeroSNR = try config.bool("rescale_betas_zero_snr", default: false)
-        var noise = try TrainingNoiseSchedule(config, zeroTerminalSNR: zeroSNR)
-        if zeroSNR, let last = noise.alphasCumprod.indices.last { noise.alphasCumprod[last] = 0x1p-24 }
-        self.noise = noise
+        noise = try TrainingNoiseSchedule.forSigmas(config)
         solverOrder = try config.int("solver_order", default: 2)
         guard (1...3).contains(solverOrder) else {
             throw RunnerError.invalidConfig(path: config.source, reason: "solver_order must be 1, 2 or 3, found \(solverOrder)")

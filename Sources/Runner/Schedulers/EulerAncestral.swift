@@ -19,18 +19,14 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
     private var stepIndex: Int?
 
     public init(config: SchedulerConfig) throws {
-        let zeroSNR = try config.bool("rescale_betas_zero_snr", default: false)
-        var noise = try TrainingNoiseSchedule(config, zeroTerminalSNR: zeroSNR)
-        if zeroSNR, let last = noise.alphasCumprod.indices.last { noise.alphasCumprod[last] = 0x1p-24 }
-        self.noise = noise
+        noise = try TrainingNoiseSchedule.forSigmas(config)
         predictionType = try SchedulerChecks.prediction(config, allowed: ["epsilon", "v_prediction"], sampler: Self.name)
         spacing = try TimestepSpacing(config, default: .linspace)
         stepsOffset = try config.int("steps_offset", default: 0)
     }
 
     public var initNoiseSigma: Float {
-        let maxSigma = sigmas.isEmpty ? noise.sigmas.max() ?? 0 : sigmas.max() ?? 0
-        return spacing == .leading ? (maxSigma * maxSigma + 1).squareRoot() : maxSigma
+        EulerDiscreteScheduler.initNoiseSigma(sigmas: sigmas, noise: noise, spacing: spacing)
     }
 
     public mutating func setTimesteps(_ numInferenceSteps: Int) throws {

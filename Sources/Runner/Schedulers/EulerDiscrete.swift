@@ -19,10 +19,7 @@ public struct EulerDiscreteScheduler: Scheduler {
     private var stepIndex: Int?
 
     public init(config: SchedulerConfig) throws {
-        let zeroSNR = try config.bool("rescale_betas_zero_snr", default: false)
-        var noise = try TrainingNoiseSchedule(config, zeroTerminalSNR: zeroSNR)
-        if zeroSNR, let last = noise.alphasCumprod.indices.last { noise.alphasCumprod[last] = 0x1p-24 }
-        self.noise = noise
+        noise = try TrainingNoiseSchedule.forSigmas(config)
         predictionType = try SchedulerChecks.prediction(config, allowed: ["epsilon", "v_prediction", "sample", "original_sample"], sampler: Self.name)
         spacing = try TimestepSpacing(config, default: .linspace)
         stepsOffset = try config.int("steps_offset", default: 0)
@@ -34,6 +31,11 @@ public struct EulerDiscreteScheduler: Scheduler {
 
     /// The maximum sigma (the first one with linspace/trailing spacing), or `sqrt(max² + 1)` with leading spacing.
     public var initNoiseSigma: Float {
+        Self.initNoiseSigma(sigmas: sigmas, noise: noise, spacing: spacing)
+    }
+
+    /// Shared with Euler A, which draws its sigmas the same way.
+    static func initNoiseSigma(sigmas: [Float], noise: TrainingNoiseSchedule, spacing: TimestepSpacing) -> Float {
         let maxSigma = sigmas.isEmpty ? noise.sigmas.max() ?? 0 : sigmas.max() ?? 0
         return spacing == .leading ? (maxSigma * maxSigma + 1).squareRoot() : maxSigma
     }

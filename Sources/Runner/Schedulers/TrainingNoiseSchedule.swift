@@ -46,6 +46,15 @@ struct TrainingNoiseSchedule: Sendable {
         alphasCumprod = Self.cumulativeProduct(betas.map { 1 - $0 })
     }
 
+    /// The schedule of the sigma-based samplers (Euler, Euler A, DPM++): `rescale_betas_zero_snr` from the
+    /// config and then, as diffusers does to keep the first sigma finite, the last `alphas_cumprod` set to 2^-24.
+    static func forSigmas(_ config: SchedulerConfig) throws -> TrainingNoiseSchedule {
+        let zeroSNR = try config.bool("rescale_betas_zero_snr", default: false)
+        var noise = try TrainingNoiseSchedule(config, zeroTerminalSNR: zeroSNR)
+        if zeroSNR, let last = noise.alphasCumprod.indices.last { noise.alphasCumprod[last] = 0x1p-24 }
+        return noise
+    }
+
     /// `((1 - alphas_cumprod) / alphas_cumprod) ** 0.5` in float32, indexed by training timestep.
     var sigmas: [Float] {
         alphasCumprod.map { ((1 - $0) / $0).squareRoot() }
