@@ -119,15 +119,25 @@ struct GenerateCommand: ParsableCommand {
             height: height ?? initial.map { $0.shape[3] * pipeline.vaeScaleFactor } ?? size,
             width: width ?? height ?? initial.map { $0.shape[4] * pipeline.vaeScaleFactor } ?? size)
 
+        let pool = BufferPool.current
+        var afterFirstStep: BufferPool.Statistics?, afterDenoising: BufferPool.Statistics?
         let video = try pipeline.generate(request, isCancelled: { Interruption.isRequested }) { event in
             switch event {
             case let .stageStarted(stage): display.begin(stage.rawValue)
-            case let .progress(_, done, total): display.update(done: done, total: total)
+            case let .progress(stage, done, total):
+                if stage == .denoising && done == 1 { afterFirstStep = pool.statistics }
+                display.update(done: done, total: total)
             case let .stageFinished(stage, seconds):
+                if stage == .denoising { afterDenoising = pool.statistics }
                 display.end()
                 summary.stages.append(.init(stage: stage.rawValue, seconds: seconds))
             }
         }
+        let totals = pool.statistics
+        summary.buffers = .init(allocated: totals.freshAllocations, allocatedBytes: totals.freshBytes, reused: totals.reuses,
+                                allocatedAfterFirstStep: afterFirstStep.flatMap { first in
+                                    afterDenoising.map { $0.freshAllocations - first.freshAllocations }
+                                })
         if Interruption.isRequested { throw RunnerError.cancelled(stage: "the VAE decode") }
         let writeStart = Date()
         let format = try VideoOutput.write(video: video, fps: fps, to: out)
@@ -200,6 +210,9 @@ struct ModelOptions: ParsableArguments {
 struct GenerationSummary: Encodable {
     struct Stage: Encodable { let stage: String; let seconds: Double }
     struct Output: Encodable { let path: String; let format: String; let frames: Int; let height: Int; let width: Int; let fps: Int }
+    /// Tensor buffers of the run: taken from the system, reused from the pool, and taken by denoising steps
+    /// after the first (0 when every step reuses the first one's buffers).
+    struct Buffers: Encodable { let allocated: Int; let allocatedBytes: Int; let reused: Int; let allocatedAfterFirstStep: Int? }
     struct Request: Encodable {
         let prompt: String; let negativePrompt: String; let sampler: String; let steps: Int; let guidance: Float
         let seed: UInt64; let latents: String?
@@ -211,6 +224,7 @@ struct GenerationSummary: Encodable {
     var lora: [String]?
     var output: Output?
     var request: Request?
+    var buffers: Buffers?
 
     init(paths: ModelPaths, blasCore: String) {
         self.paths = paths
@@ -222,6 +236,11 @@ struct GenerationSummary: Encodable {
         if let lora { lines += lora }
         let times = stages.map { "\($0.stage) \(String(format: "%.2f", $0.seconds)) s" }.joined(separator: ", ")
         lines.append("time: \(times) (OpenBLAS core: \(blasCore))")
+        if let buffers {
+            let megabytes = String(format: "%.1f", Double(buffers.allocatedBytes) / 1_048_576)
+            lines.append("tensor buffers: \(buffers.allocated) allocated (\(megabytes) MB), \(buffers.reused) reused"
+                         + (buffers.allocatedAfterFirstStep.map { ", \($0) allocated by denoising steps after the first" } ?? ""))
+        }
         if let output {
             lines.append("wrote \(output.path): \(output.frames) frames, \(output.width)x\(output.height), \(output.format)"
                          + (output.format == "mp4" || output.format == "gif" ? " at \(output.fps) fps" : ""))
@@ -229,7 +248,7 @@ struct GenerationSummary: Encodable {
         return lines
     }
 
-    enum CodingKeys: String, CodingKey { case models, blasCore, stages, lora, output, request }
+    enum CodingKeys: String, CodingKey { case models, blasCore, stages, lora, output, request, buffers }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -240,5 +259,6 @@ struct GenerationSummary: Encodable {
         try c.encodeIfPresent(lora, forKey: .lora)
         try c.encodeIfPresent(output, forKey: .output)
         try c.encodeIfPresent(request, forKey: .request)
+        try c.encodeIfPresent(buffers, forKey: .buffers)
     }
 }

@@ -30,7 +30,7 @@ extension Kernels {
         let bandRows = pointwise ? oh : max(1, min(oh, columnBudget / max(1, cols * ow)))
         let columnCount = pointwise ? 0 : cols * bandRows * ow
         // Every element is written by im2col before sgemm reads it, so the buffer starts uninitialized.
-        var columns = [Float](unsafeUninitializedCapacity: columnCount) { _, count in count = columnCount }
+        var columns = Tensor(uninitialized: [columnCount])
         x.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 columns.withUnsafeMutableBufferPointer { colBuffer in

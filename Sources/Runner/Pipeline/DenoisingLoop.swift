@@ -25,7 +25,9 @@ public struct DenoisingLoop {
         isCancelled: () -> Bool = { false },
         onStep: (Int, Int) -> Void = { _, _ in }
     ) throws -> Tensor {
-        var latents = initial
+        // A buffer of the loop's own: with `initial` still held by the caller, sharing it would make the first
+        // step hold one latent buffer fewer than the next ones, which would then allocate one.
+        var latents = initial.copy()
         let timesteps = scheduler.timesteps
         for (i, t) in timesteps.enumerated() {
             if isCancelled() { throw RunnerError.cancelled(stage: "denoising step \(i + 1)/\(timesteps.count)") }

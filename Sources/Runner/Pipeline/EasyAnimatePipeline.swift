@@ -105,6 +105,9 @@ public final class EasyAnimatePipeline {
                               storage: encodings.flatMap { $0.mask.map(Float.init) })
             return (hidden, mask)
         }
+        // Each stage reuses its own buffer sizes step after step; idle buffers of a finished stage are freed.
+        let pool = BufferPool.current
+        pool.drain()
 
         var latents = try request.initialLatents ?? generator.randn(shape: shape)
         Kernels.scale(&latents, by: scheduler.initNoiseSigma)
@@ -113,7 +116,9 @@ public final class EasyAnimatePipeline {
                 try transformer.forward(latents: input, timestep: Float(t), encoderHiddenStates: embeddings, encoderMask: mask)
             }, isCancelled: isCancelled, onStep: { onEvent(.progress(.denoising, done: $0, total: $1)) })
         }
+        pool.drain()
         if isCancelled() { throw RunnerError.cancelled(stage: "the VAE decode") }
+        defer { pool.drain() }
         return try withoutActuallyEscaping(onEvent) { onEvent in
             try timed(.vae, onEvent) {
                 try vae.decodeVideo(latents, progress: { onEvent(.progress(.vae, done: $0, total: $1)) })

@@ -86,6 +86,13 @@ public struct Tensor: Sendable {
         }
     }
 
+    /// The same values in a buffer of their own (a copy made now rather than at the first write).
+    public func copy() -> Tensor {
+        var other = self
+        other.box = box.copy()
+        return other
+    }
+
     /// Slices along the first axis: rows `range` of a [N, ...] tensor.
     public func slice(first range: Range<Int>) -> Tensor {
         let inner = shape.dropFirst().reduce(1, *)
