@@ -162,13 +162,18 @@ extension BackboneSwap {
         let tensors = try swap.result.keys.map { OutputTensor.from(try swap.result.tensor($0)) }
         var metadata = ["format": "pt"]
         metadata[LoRAMerge.operationKey] = "swap"
-        metadata[LoRAMerge.provenanceKey] = ProvenanceEntry.metadataText(
-            try [("backbone", backbone), ("motion_module", motion)].flatMap { role, dict in
-                try sourceFiles(of: dict).map {
-                    ProvenanceEntry(role: role, file: ($0 as NSString).lastPathComponent, sha256: try FileDigest.sha256(path: $0))
-                }
-            })
+        let provenance = PendingProvenance([("backbone", backbone), ("motion_module", motion)].flatMap { role, dict in
+            sourceFiles(of: dict).map { (ProvenanceEntry(role: role, file: ($0 as NSString).lastPathComponent), $0) }
+        })
+        defer { provenance.cancel() }
+        metadata[LoRAMerge.provenanceKey] = provenance.placeholderText
+        let placeholderMetadata = metadata
         try CheckpointStreamer.write(to: options.output, tensors: tensors, metadata: metadata,
+                                     finalMetadata: {
+                                         var m = placeholderMetadata
+                                         m[LoRAMerge.provenanceKey] = try provenance.text()
+                                         return m
+                                     },
                                      progress: progress.map { p in { p((options.output as NSString).lastPathComponent, $0, $1) } })
         return swap.report
     }

@@ -50,24 +50,6 @@ public struct LoRAMergeResult: Sendable, Codable {
     }
 }
 
-/// One input of a merge as recorded in the output's `modelspec.merged_from` metadata.
-public struct ProvenanceEntry: Sendable, Codable, Equatable {
-    public var role: String
-    public var file: String
-    public var sha256: String
-    public var multiplier: Double?
-
-    public var json: JSONValue {
-        var fields: [(String, JSONValue)] = [("role", .string(role)), ("file", .string(file)), ("sha256", .string(sha256))]
-        if let multiplier { fields.append(("multiplier", .number(multiplier))) }
-        return .object(fields)
-    }
-
-    public static func metadataText(_ entries: [ProvenanceEntry]) -> String {
-        JSONValue.array(entries.map(\.json)).compactText
-    }
-}
-
 /// `ea-weights merge-lora`: LoRAs merged into a transformer, a T5 encoder or a whole diffusers folder, in one
 /// streaming pass (see `LoRAMergePlan` for the numerics).
 public enum LoRAMerge {
@@ -111,32 +93,22 @@ public enum LoRAMerge {
         var result = LoRAMergeResult(report: plan.report, base: options.base, output: nil, dtype: options.dtype.rawValue, mergedFrom: [])
         if options.dryRun { return result }
 
-        // The inputs are hashed for the provenance metadata on another core while the output is written; the
-        // header goes out with same-length placeholders and is completed in place at the end.
         var inputs: [(entry: ProvenanceEntry, path: String)] = []
         for part in parts {
             for (name, _) in part.opened.files {
                 let label = parts.count > 1 || part.weights.isFolder ? "\(part.name == "model" ? "" : part.name + "/")\(name)" : name
-                inputs.append((ProvenanceEntry(role: "base", file: label, sha256: ""), part.weights.path(name)))
+                inputs.append((ProvenanceEntry(role: "base", file: label), part.weights.path(name)))
             }
         }
         for (spec, lora) in zip(options.loras, loras) {
-            inputs.append((ProvenanceEntry(role: "lora", file: (lora.path as NSString).lastPathComponent, sha256: "",
-                                           multiplier: spec.multiplier), lora.path))
+            inputs.append((ProvenanceEntry(role: "lora", file: (lora.path as NSString).lastPathComponent, multiplier: spec.multiplier),
+                           lora.path))
         }
-        let digests = BackgroundDigests(paths: inputs.map(\.path))
-        defer { digests.cancel() }
-        func provenance(hashes: [String]) -> [ProvenanceEntry] {
-            zip(inputs, hashes).map { input, hash in
-                var entry = input.entry
-                entry.sha256 = hash
-                return entry
-            }
-        }
-        let placeholder = ProvenanceEntry.metadataText(provenance(hashes: inputs.map { _ in String(repeating: "0", count: 64) }))
+        let provenance = PendingProvenance(inputs)
+        defer { provenance.cancel() }
         let completeMetadata: CheckpointRewrite.MetadataCompletion = { metadata in
             var m = metadata
-            m[provenanceKey] = ProvenanceEntry.metadataText(provenance(hashes: try digests.wait()))
+            m[provenanceKey] = try provenance.text()
             return m
         }
 
@@ -162,7 +134,7 @@ public enum LoRAMerge {
             { _, _ in
                 var m = dict
                 m["format"] = "pt"
-                m[provenanceKey] = placeholder
+                m[provenanceKey] = provenance.placeholderText
                 m[operationKey] = "merge-lora"
                 return m
             }
@@ -183,7 +155,7 @@ public enum LoRAMerge {
                                                  check: check, progress: progress)
         }
         result.output = options.output
-        result.mergedFrom = provenance(hashes: try digests.wait())
+        result.mergedFrom = try provenance.entries()
         return result
     }
 

@@ -87,6 +87,10 @@ struct SwapExtractOperationTests {
         let golden = try SafetensorsFile(path: Fixtures.golden("personalized_transformer3d.safetensors"))
         let result = try SafetensorsFile(path: swapped)
         for key in golden.keys { #expect(try result.tensor(key).copyBytes() == golden.tensor(key).copyBytes(), "\(key)") }
+        // The inputs' hashes, computed while the output was written, complete its header.
+        let provenance = try #require(result.metadata[LoRAMerge.provenanceKey])
+        #expect(provenance.contains(try FileDigest.sha256(path: Fixtures.personalized)))
+        #expect(provenance.contains(try FileDigest.sha256(path: Fixtures.motionModule)))
         let extracted = dir.appendingPathComponent("mm.safetensors").path
         _ = try MotionModuleExtraction.run(source: swapped, output: extracted)
         let a = try SafetensorsFile(path: extracted), b = try SafetensorsFile(path: Fixtures.motionModule)
