@@ -120,12 +120,13 @@ struct GenerateCommand: ParsableCommand {
             width: width ?? height ?? initial.map { $0.shape[4] * pipeline.vaeScaleFactor } ?? size)
 
         let pool = BufferPool.current
-        var afterFirstStep: BufferPool.Statistics?, afterDenoising: BufferPool.Statistics?
+        var afterFirstStep: BufferPool.Statistics?, beforeLastStep: BufferPool.Statistics?, afterDenoising: BufferPool.Statistics?
         let video = try pipeline.generate(request, isCancelled: { Interruption.isRequested }) { event in
             switch event {
             case let .stageStarted(stage): display.begin(stage.rawValue)
             case let .progress(stage, done, total):
                 if stage == .denoising && done == 1 { afterFirstStep = pool.statistics }
+                if stage == .denoising && done == total - 1 { beforeLastStep = pool.statistics }
                 display.update(done: done, total: total)
             case let .stageFinished(stage, seconds):
                 if stage == .denoising { afterDenoising = pool.statistics }
@@ -137,6 +138,9 @@ struct GenerateCommand: ParsableCommand {
         summary.buffers = .init(allocated: totals.freshAllocations, allocatedBytes: totals.freshBytes, reused: totals.reuses,
                                 allocatedAfterFirstStep: afterFirstStep.flatMap { first in
                                     afterDenoising.map { $0.freshAllocations - first.freshAllocations }
+                                },
+                                allocatedByLastStep: beforeLastStep.flatMap { before in
+                                    afterDenoising.map { $0.freshAllocations - before.freshAllocations }
                                 })
         if Interruption.isRequested { throw RunnerError.cancelled(stage: "the VAE decode") }
         let writeStart = Date()
@@ -210,9 +214,13 @@ struct ModelOptions: ParsableArguments {
 struct GenerationSummary: Encodable {
     struct Stage: Encodable { let stage: String; let seconds: Double }
     struct Output: Encodable { let path: String; let format: String; let frames: Int; let height: Int; let width: Int; let fps: Int }
-    /// Tensor buffers of the run: taken from the system, reused from the pool, and taken by denoising steps
-    /// after the first (0 when every step reuses the first one's buffers).
-    struct Buffers: Encodable { let allocated: Int; let allocatedBytes: Int; let reused: Int; let allocatedAfterFirstStep: Int? }
+    /// Tensor buffers of the run: taken from the system, reused from the pool, taken by denoising steps after the
+    /// first (the samplers that keep past model outputs, DPM++ and PNDM, take those while their history fills),
+    /// and by the last step (0: the steps run on the buffers of the earlier ones).
+    struct Buffers: Encodable {
+        let allocated: Int; let allocatedBytes: Int; let reused: Int
+        let allocatedAfterFirstStep: Int?; let allocatedByLastStep: Int?
+    }
     struct Request: Encodable {
         let prompt: String; let negativePrompt: String; let sampler: String; let steps: Int; let guidance: Float
         let seed: UInt64; let latents: String?
@@ -239,7 +247,8 @@ struct GenerationSummary: Encodable {
         if let buffers {
             let megabytes = String(format: "%.1f", Double(buffers.allocatedBytes) / 1_048_576)
             lines.append("tensor buffers: \(buffers.allocated) allocated (\(megabytes) MB), \(buffers.reused) reused"
-                         + (buffers.allocatedAfterFirstStep.map { ", \($0) allocated by denoising steps after the first" } ?? ""))
+                         + (buffers.allocatedAfterFirstStep.map { ", \($0) allocated by denoising steps after the first" } ?? "")
+                         + (buffers.allocatedByLastStep.map { ", \($0) by the last" } ?? ""))
         }
         if let output {
             lines.append("wrote \(output.path): \(output.frames) frames, \(output.width)x\(output.height), \(output.format)"

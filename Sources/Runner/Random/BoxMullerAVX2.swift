@@ -12,7 +12,7 @@ enum BoxMullerAVX2 {
 
     /// Turns 16 uniforms in [0, 1) at `values[block...]` into 16 standard normals: lane j pairs
     /// `u1 = 1 - values[block + j]` with `u2 = values[block + 8 + j]`, writing `r·cos θ` then `r·sin θ`.
-    static func transform(_ values: inout [Float], block: Int) {
+    static func transform(_ values: UnsafeMutableBufferPointer<Float>, block: Int) {
         let twoPi = Float(2.0 * Double.pi)
         for lane in 0..<8 {
             let u1 = 1 - values[block + lane]

@@ -71,23 +71,33 @@ public struct TorchGenerator: Sendable {
 
     /// `torch.randn(count, generator=self)`: `count` standard normal float32 values.
     public mutating func randn(count: Int) -> [Float] {
-        guard count > 0 else { return [] }
-        if count < BoxMullerAVX2.blockSize { return (0..<count).map { _ in Float(nextScalarNormal()) } }
+        [Float](unsafeUninitializedCapacity: max(count, 0)) { values, initialized in
+            randn(into: UnsafeMutableBufferPointer(rebasing: values[0..<max(count, 0)]))
+            initialized = max(count, 0)
+        }
+    }
 
-        var values = (0..<count).map { _ in nextUniformFloat() }
+    /// `torch.randn(values.count, generator=self)` written into `values`.
+    public mutating func randn(into values: UnsafeMutableBufferPointer<Float>) {
+        let count = values.count
+        guard count > 0 else { return }
+        if count < BoxMullerAVX2.blockSize {
+            for i in 0..<count { values[i] = Float(nextScalarNormal()) }
+            return
+        }
+        for i in 0..<count { values[i] = nextUniformFloat() }
         let block = BoxMullerAVX2.blockSize
         var start = 0
         while start + block <= count {
-            BoxMullerAVX2.transform(&values, block: start)
+            BoxMullerAVX2.transform(values, block: start)
             start += block
         }
         if count % block != 0 {
             // ATen redraws the uniforms of the last (overlapping) block and transforms it again.
             let tail = count - block
             for i in tail..<count { values[i] = nextUniformFloat() }
-            BoxMullerAVX2.transform(&values, block: tail)
+            BoxMullerAVX2.transform(values, block: tail)
         }
-        return values
     }
 
     /// `torch.randn(shape, generator=self)` as a tensor; the draw only depends on the element count.
@@ -100,7 +110,9 @@ public struct TorchGenerator: Sendable {
             }
             count = product
         }
-        return Tensor(shape: shape, storage: randn(count: count))
+        var out = Tensor(uninitialized: shape)
+        out.withUnsafeMutableBufferPointer { randn(into: $0) }
+        return out
     }
 
     // MARK: - Distributions

@@ -62,12 +62,12 @@ public struct DDIMScheduler: Scheduler {
         timesteps = steps.map { Double($0) }
     }
 
-    public mutating func scaleModelInput(_ sample: [Float], timestep: Double) throws -> [Float] {
+    public mutating func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor {
         try SchedulerChecks.requireTimesteps(timesteps, sampler: Self.name)
         return sample
     }
 
-    public mutating func step(modelOutput: [Float], timestep: Double, sample: [Float], generator: inout TorchGenerator) throws -> [Float] {
+    public mutating func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: inout TorchGenerator) throws -> Tensor {
         try SchedulerChecks.requireTimesteps(timesteps, sampler: Self.name)
         try SchedulerChecks.requireSameCount(modelOutput, sample, sampler: Self.name)
         let alphas = noise.alphasCumprod
@@ -80,8 +80,8 @@ public struct DDIMScheduler: Scheduler {
         let alphaProdPrevious = previousTimestep >= 0 ? alphas[previousTimestep] : finalAlphaCumprod
         let betaProd = 1 - alphaProd
 
-        var predictedOriginal: [Float]
-        let predictedEpsilon: [Float]
+        var predictedOriginal: Tensor
+        let predictedEpsilon: Tensor
         switch predictionType {
         case "epsilon":
             predictedOriginal = TorchOps.div(TorchOps.sub(sample, TorchOps.mul(betaProd.squareRoot(), modelOutput)), alphaProd.squareRoot())

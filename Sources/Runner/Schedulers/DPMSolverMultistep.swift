@@ -32,7 +32,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
     private(set) var sigmas: [Float] = []
     private var stepIndex: Int?
     /// The last `solverOrder` converted model outputs, oldest first (diffusers' `model_outputs`).
-    private var modelOutputs: [[Float]] = []
+    private var modelOutputs: [Tensor] = []
     private var lowerOrderCount = 0
 
     public init(config: SchedulerConfig) throws {
@@ -111,12 +111,12 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         lowerOrderCount = 0
     }
 
-    public mutating func scaleModelInput(_ sample: [Float], timestep: Double) throws -> [Float] {
+    public mutating func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor {
         try SchedulerChecks.requireTimesteps(timesteps, sampler: Self.name)
         return sample
     }
 
-    public mutating func step(modelOutput: [Float], timestep: Double, sample: [Float], generator: inout TorchGenerator) throws -> [Float] {
+    public mutating func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: inout TorchGenerator) throws -> Tensor {
         try SchedulerChecks.requireTimesteps(timesteps, sampler: Self.name)
         try SchedulerChecks.requireSameCount(modelOutput, sample, sampler: Self.name)
         if stepIndex == nil {
@@ -132,7 +132,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         modelOutputs.append(convert(modelOutput, sample: sample, sigma: sigmas[index]))
         if modelOutputs.count > solverOrder { modelOutputs.removeFirst() }
 
-        let previous: [Float]
+        let previous: Tensor
         if solverOrder == 1 || lowerOrderCount < 1 || finalLowOrder {
             previous = firstOrderUpdate(sample, index: index)
         } else if solverOrder == 2 || lowerOrderCount < 2 || secondLowOrder {
@@ -155,7 +155,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
     }
 
     /// `convert_model_output`: the data prediction x0 (dpmsolver++) or the noise prediction (dpmsolver).
-    private func convert(_ modelOutput: [Float], sample: [Float], sigma: Float) -> [Float] {
+    private func convert(_ modelOutput: Tensor, sample: Tensor, sigma: Float) -> Tensor {
         let c = coefficients(sigma)
         switch (algorithm, predictionType) {
         case (.dpmSolverPlusPlus, "epsilon"):
@@ -171,7 +171,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         }
     }
 
-    private func firstOrderUpdate(_ sample: [Float], index: Int) -> [Float] {
+    private func firstOrderUpdate(_ sample: Tensor, index: Int) -> Tensor {
         let t = coefficients(sigmas[index + 1]), s = coefficients(sigmas[index])
         let h = t.lambda - s.lambda
         guard let m0 = modelOutputs.last else { return sample }
@@ -183,7 +183,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         }
     }
 
-    private func secondOrderUpdate(_ sample: [Float], index: Int) -> [Float] {
+    private func secondOrderUpdate(_ sample: Tensor, index: Int) -> Tensor {
         let t = coefficients(sigmas[index + 1]), s0 = coefficients(sigmas[index]), s1 = coefficients(sigmas[index - 1])
         let m0 = modelOutputs[modelOutputs.count - 1], m1 = modelOutputs[modelOutputs.count - 2]
         let h = t.lambda - s0.lambda, h0 = s0.lambda - s1.lambda
@@ -210,7 +210,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         }
     }
 
-    private func thirdOrderUpdate(_ sample: [Float], index: Int) -> [Float] {
+    private func thirdOrderUpdate(_ sample: Tensor, index: Int) -> Tensor {
         let t = coefficients(sigmas[index + 1]), s0 = coefficients(sigmas[index])
         let s1 = coefficients(sigmas[index - 1]), s2 = coefficients(sigmas[index - 2])
         let n = modelOutputs.count

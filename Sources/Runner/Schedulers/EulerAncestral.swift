@@ -36,18 +36,18 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
         stepIndex = nil
     }
 
-    public mutating func scaleModelInput(_ sample: [Float], timestep: Double) throws -> [Float] {
+    public mutating func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor {
         let index = try currentIndex(timestep)
         let sigma = sigmas[index]
         return TorchOps.div(sample, (sigma * sigma + 1).squareRoot())
     }
 
-    public mutating func step(modelOutput: [Float], timestep: Double, sample: [Float], generator: inout TorchGenerator) throws -> [Float] {
+    public mutating func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: inout TorchGenerator) throws -> Tensor {
         try SchedulerChecks.requireSameCount(modelOutput, sample, sampler: Self.name)
         let index = try currentIndex(timestep)
         let sigma = sigmas[index]
 
-        let predictedOriginal: [Float]
+        let predictedOriginal: Tensor
         if predictionType == "epsilon" {
             predictedOriginal = TorchOps.sub(sample, TorchOps.mul(sigma, modelOutput))
         } else {
@@ -62,7 +62,7 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
         let derivative = TorchOps.div(TorchOps.sub(sample, predictedOriginal), sigma)
         let dt = sigmaDown - sigma
         let previous = TorchOps.add(sample, TorchOps.mul(dt, derivative))
-        let noise = generator.randn(count: modelOutput.count)
+        let noise = try generator.randn(shape: modelOutput.shape)
         stepIndex = index + 1
         return TorchOps.add(previous, TorchOps.mul(sigmaUp, noise))
     }

@@ -67,22 +67,22 @@ public struct EulerDiscreteScheduler: Scheduler {
         return (steps.map { Double($0) }, sigmas)
     }
 
-    public mutating func scaleModelInput(_ sample: [Float], timestep: Double) throws -> [Float] {
+    public mutating func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor {
         let index = try currentIndex(timestep)
         let sigma = sigmas[index]
         return TorchOps.div(sample, (sigma * sigma + 1).squareRoot())
     }
 
-    public mutating func step(modelOutput: [Float], timestep: Double, sample: [Float], generator: inout TorchGenerator) throws -> [Float] {
+    public mutating func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: inout TorchGenerator) throws -> Tensor {
         try SchedulerChecks.requireSameCount(modelOutput, sample, sampler: Self.name)
         let index = try currentIndex(timestep)
         let sigma = sigmas[index]
         // 0.27 draws `randn_tensor(model_output.shape)` on every step even though s_churn = 0 discards it;
         // drawing it keeps a shared generator in step with diffusers.
-        _ = generator.randn(count: modelOutput.count)
+        _ = try generator.randn(shape: modelOutput.shape)
         let sigmaHat = sigma   // sigma * (gamma + 1) with gamma = 0
 
-        let predictedOriginal: [Float]
+        let predictedOriginal: Tensor
         switch predictionType {
         case "epsilon":
             predictedOriginal = TorchOps.sub(sample, TorchOps.mul(sigmaHat, modelOutput))

@@ -22,10 +22,10 @@ public struct PNDMScheduler: Scheduler {
     private var prkTimesteps: [Int] = []
     private var counter = 0
     /// Model outputs kept for the multistep formula (diffusers' `ets`).
-    private var ets: [[Float]] = []
+    private var ets: [Tensor] = []
     /// The running Runge–Kutta combination (`cur_model_output`; nil stands for diffusers' integer 0).
-    private var currentModelOutput: [Float]?
-    private var currentSample: [Float]?
+    private var currentModelOutput: Tensor?
+    private var currentSample: Tensor?
 
     public init(config: SchedulerConfig) throws {
         noise = try TrainingNoiseSchedule(config, zeroTerminalSNR: false)
@@ -82,12 +82,12 @@ public struct PNDMScheduler: Scheduler {
         currentSample = nil
     }
 
-    public mutating func scaleModelInput(_ sample: [Float], timestep: Double) throws -> [Float] {
+    public mutating func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor {
         try SchedulerChecks.requireTimesteps(timesteps, sampler: Self.name)
         return sample
     }
 
-    public mutating func step(modelOutput: [Float], timestep: Double, sample: [Float], generator: inout TorchGenerator) throws -> [Float] {
+    public mutating func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: inout TorchGenerator) throws -> Tensor {
         try SchedulerChecks.requireTimesteps(timesteps, sampler: Self.name)
         try SchedulerChecks.requireSameCount(modelOutput, sample, sampler: Self.name)
         guard timestep.rounded() == timestep, abs(timestep) < Double(Int32.max) else {
@@ -101,7 +101,7 @@ public struct PNDMScheduler: Scheduler {
     }
 
     /// `step_prk`: four model calls per Runge–Kutta step, all from the sample at its start.
-    private mutating func stepPRK(_ modelOutput: [Float], timestep: Int, sample: [Float]) throws -> [Float] {
+    private mutating func stepPRK(_ modelOutput: Tensor, timestep: Int, sample: Tensor) throws -> Tensor {
         let halfStep = noise.count / numInferenceSteps / 2
         let previousTimestep = timestep - (counter % 2 == 1 ? 0 : halfStep)
         let rkTimestep = prkTimesteps[counter / 4 * 4]
@@ -123,7 +123,7 @@ public struct PNDMScheduler: Scheduler {
     }
 
     /// `step_plms`: Adams–Bashforth combination of the stored outputs.
-    private mutating func stepPLMS(_ modelOutput: [Float], timestep: Int, sample: [Float]) throws -> [Float] {
+    private mutating func stepPLMS(_ modelOutput: Tensor, timestep: Int, sample: Tensor) throws -> Tensor {
         if !skipPRKSteps && ets.count < 3 {
             throw RunnerError.invalidInput("\(Self.name): the multistep phase needs the Runge–Kutta warm-up to run first")
         }
@@ -138,7 +138,7 @@ public struct PNDMScheduler: Scheduler {
         }
 
         var sample = sample
-        let output: [Float]
+        let output: Tensor
         let n = ets.count
         if n == 1 && counter == 0 {
             output = modelOutput
@@ -164,7 +164,7 @@ public struct PNDMScheduler: Scheduler {
     }
 
     /// `_get_prev_sample`: formula (9) of the PNDM paper, in diffusers' float32 order.
-    private func previousSample(_ sample: [Float], timestep: Int, previousTimestep: Int, modelOutput: [Float]) throws -> [Float] {
+    private func previousSample(_ sample: Tensor, timestep: Int, previousTimestep: Int, modelOutput: Tensor) throws -> Tensor {
         let alphas = noise.alphasCumprod
         guard alphas.indices.contains(timestep), previousTimestep < alphas.count else {
             throw RunnerError.invalidInput("\(Self.name): timestep \(timestep) is outside the training schedule 0..<\(alphas.count)")
@@ -184,7 +184,7 @@ public struct PNDMScheduler: Scheduler {
     }
 
     /// `cur_model_output += term`, where nil is diffusers' initial integer 0.
-    private func accumulate(_ current: [Float]?, _ term: [Float]) -> [Float] {
+    private func accumulate(_ current: Tensor?, _ term: Tensor) -> Tensor {
         guard let current else { return term }
         return TorchOps.add(current, term)
     }

@@ -1,10 +1,11 @@
-/// A diffusion sampler with diffusers' scheduler interface, on flat float32 latents.
+/// A diffusion sampler with diffusers' scheduler interface, on float32 latent tensors (elementwise: the shape
+/// is kept, never interpreted). Every intermediate is a pooled tensor, so a step after the first allocates nothing.
 ///
 /// The pipeline uses it as diffusers' pipelines do:
 /// ```swift
 /// var scheduler = try Sampler.euler.makeScheduler(config: config)
 /// try scheduler.setTimesteps(steps)
-/// var latents = try generator.randn(shape: latentShape).storage.map { $0 * scheduler.initNoiseSigma }
+/// var latents = TorchOps.mul(scheduler.initNoiseSigma, try generator.randn(shape: latentShape))
 /// for t in scheduler.timesteps {
 ///     let input = try scheduler.scaleModelInput(latents, timestep: t)      // (CFG batch: scale both halves)
 ///     let noise = model(input, t)                                           // epsilon, learned-sigma half removed
@@ -25,22 +26,23 @@ public protocol Scheduler: Sendable {
     /// `set_timesteps(numInferenceSteps)`: resets all per-run state.
     mutating func setTimesteps(_ numInferenceSteps: Int) throws
     /// `scale_model_input(sample, t)`: elementwise, so it also takes the doubled classifier-free-guidance batch.
-    mutating func scaleModelInput(_ sample: [Float], timestep: Double) throws -> [Float]
-    /// `step(model_output, t, sample, generator=generator).prev_sample`. Samplers that draw noise in 0.27
-    /// (Euler A, and Euler, whose unused draw still advances the generator) draw `randn(modelOutput.count)`.
-    mutating func step(modelOutput: [Float], timestep: Double, sample: [Float], generator: inout TorchGenerator) throws -> [Float]
+    mutating func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor
+    /// `step(model_output, t, sample, generator=generator).prev_sample`, of the sample's shape. Samplers that draw
+    /// noise in 0.27 (Euler A, and Euler, whose unused draw still advances the generator) draw
+    /// `randn(modelOutput.count)`.
+    mutating func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: inout TorchGenerator) throws -> Tensor
 }
 
 extension Scheduler {
-    /// `scaleModelInput` on a tensor (shape kept).
-    public mutating func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor {
-        Tensor(shape: sample.shape, storage: try scaleModelInput(sample.storage, timestep: timestep))
+    /// `scaleModelInput` on flat values.
+    public mutating func scaleModelInput(_ sample: [Float], timestep: Double) throws -> [Float] {
+        try scaleModelInput(Tensor(shape: [sample.count], storage: sample), timestep: timestep).storage
     }
 
-    /// `step` on tensors; the result has the sample's shape.
-    public mutating func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: inout TorchGenerator) throws -> Tensor {
-        Tensor(shape: sample.shape,
-               storage: try step(modelOutput: modelOutput.storage, timestep: timestep, sample: sample.storage, generator: &generator))
+    /// `step` on flat values.
+    public mutating func step(modelOutput: [Float], timestep: Double, sample: [Float], generator: inout TorchGenerator) throws -> [Float] {
+        try step(modelOutput: Tensor(shape: [modelOutput.count], storage: modelOutput), timestep: timestep,
+                 sample: Tensor(shape: [sample.count], storage: sample), generator: &generator).storage
     }
 }
 
@@ -58,7 +60,7 @@ enum SchedulerChecks {
         }
     }
 
-    static func requireSameCount(_ modelOutput: [Float], _ sample: [Float], sampler: String) throws {
+    static func requireSameCount(_ modelOutput: Tensor, _ sample: Tensor, sampler: String) throws {
         guard modelOutput.count == sample.count else {
             throw RunnerError.invalidInput(
                 "\(sampler): the model output has \(modelOutput.count) values but the latents have \(sample.count)")
@@ -87,11 +89,37 @@ enum SchedulerChecks {
 }
 
 /// Elementwise float32 arithmetic with one rounding per operation, in the order diffusers' torch expressions
-/// evaluate (a 0-d tensor or Python float operand acts as a float32 scalar).
-enum TorchOps {
-    static func mul(_ s: Float, _ a: [Float]) -> [Float] { a.map { s * $0 } }
-    static func div(_ a: [Float], _ s: Float) -> [Float] { a.map { $0 / s } }
-    static func add(_ a: [Float], _ b: [Float]) -> [Float] { zip(a, b).map { $0 + $1 } }
-    static func sub(_ a: [Float], _ b: [Float]) -> [Float] { zip(a, b).map { $0 - $1 } }
-    static func clamp(_ a: [Float], _ bound: Float) -> [Float] { a.map { min(max($0, -bound), bound) } }
+/// evaluate (a 0-d tensor or Python float operand acts as a float32 scalar). Results are pooled tensors of the
+/// first operand's shape.
+public enum TorchOps {
+    public static func mul(_ s: Float, _ a: Tensor) -> Tensor { map(a) { s * $0 } }
+    public static func div(_ a: Tensor, _ s: Float) -> Tensor { map(a) { $0 / s } }
+    public static func add(_ a: Tensor, _ b: Tensor) -> Tensor { zip(a, b) { $0 + $1 } }
+    public static func sub(_ a: Tensor, _ b: Tensor) -> Tensor { zip(a, b) { $0 - $1 } }
+    public static func clamp(_ a: Tensor, _ bound: Float) -> Tensor { map(a) { min(max($0, -bound), bound) } }
+
+    @inline(__always)
+    private static func map(_ a: Tensor, _ f: (Float) -> Float) -> Tensor {
+        var out = Tensor(uninitialized: a.shape)
+        a.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { y in
+                for i in 0..<x.count { y[i] = f(x[i]) }
+            }
+        }
+        return out
+    }
+
+    @inline(__always)
+    private static func zip(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+        precondition(a.count == b.count, "elementwise operands of \(a.count) and \(b.count) values")
+        var out = Tensor(uninitialized: a.shape)
+        a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { z in
+                out.withUnsafeMutableBufferPointer { y in
+                    for i in 0..<x.count { y[i] = f(x[i], z[i]) }
+                }
+            }
+        }
+        return out
+    }
 }
