@@ -51,7 +51,11 @@ struct BenchExtractCommand: ParsableCommand {
         var options = ExtractionBenchmark.Options()
         options.size = ByteCount.parse(size) ?? options.size
         options.compression = ArchiveCompression(rawValue: compression) ?? .none
-        if let dir { options.directory = dir }
+        if let dir {
+            // As bench merge: the folder to measure is created when missing.
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            options.directory = dir
+        }
         options.keep = keep
         options.runs = runs
         options.progress = TerminalProgress(label: "extracting", total: nil)
