@@ -71,6 +71,22 @@ public final class MappedFile: @unchecked Sendable {
         if let start { advise(start..<end, MADV_WILLNEED) }
     }
 
+    /// Reads `range` front to back in blocks of at most `blockSize` bytes, asking the kernel ahead of the reads
+    /// (`readAhead`) and unmapping each block once `body` is done with it, so a multi-GB pass neither waits on
+    /// page faults nor grows the resident memory.
+    public func forEachBlock(in range: Range<Int>, blockSize: Int,
+                             _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        precondition(blockSize > 0, "block size must be positive")
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            readAhead(from: offset)
+            let block = offset..<min(range.upperBound, offset + blockSize)
+            try withBytes(block, body)
+            adviseDontNeed(block)
+            offset = block.upperBound
+        }
+    }
+
     private func advise(_ range: Range<Int>, _ advice: Int32) {
         guard let base, !range.isEmpty else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))

@@ -215,17 +215,10 @@ public struct SafetensorsWriter {
         case let .view(view):
             if view.dtype == tensor.dtype {
                 // Straight from the source mapping, dropping its pages behind us so resident memory stays flat.
-                var offset = 0
-                let piece = 8 << 20
                 view.file.adviseSequential(view.byteRange)
-                while offset < bytes {
+                try view.file.forEachBlock(in: view.byteRange, blockSize: 8 << 20) { block in
                     try checkCancelled(path)
-                    let count = min(piece, bytes - offset)
-                    let range = (view.fileOffset + offset)..<(view.fileOffset + offset + count)
-                    view.file.readAhead(from: range.lowerBound)
-                    try view.file.withBytes(range) { try file.append($0) }
-                    view.file.adviseDontNeed(range)
-                    offset += count
+                    try file.append(block)
                     chunkDone()
                 }
                 return nil

@@ -21,8 +21,7 @@ public struct TensorView: @unchecked Sendable {
 
     /// The tensor's raw little-endian bytes, valid only inside `body`. May be unaligned.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        file.readAhead(from: fileOffset)
-        return try file.withBytes(byteRange, body)
+        try file.withBytes(byteRange, body)
     }
 
     public func copyBytes() -> [UInt8] {
@@ -31,7 +30,9 @@ public struct TensorView: @unchecked Sendable {
 
     /// The values as float32 (exact for every dtype but F64, I32/I64/U32/U64 beyond 2^24).
     public func toFloat32() -> [Float] {
-        [Float](unsafeUninitializedCapacity: elementCount) { out, count in
+        // A whole-tensor pass (merge, convert): ask the kernel for what follows at once.
+        file.readAhead(from: fileOffset)
+        return [Float](unsafeUninitializedCapacity: elementCount) { out, count in
             withUnsafeBytes { raw in
                 DTypeConversion.decode(raw, dtype: dtype, into: UnsafeMutableBufferPointer(rebasing: out[0..<elementCount]))
             }
@@ -51,7 +52,6 @@ public struct TensorView: @unchecked Sendable {
         precondition(range.lowerBound >= 0 && range.upperBound <= elementCount && out.count == range.count,
                      "element range outside the tensor")
         let size = dtype.size
-        file.readAhead(from: fileOffset + range.lowerBound * size)
         file.withBytes((fileOffset + range.lowerBound * size)..<(fileOffset + range.upperBound * size)) {
             DTypeConversion.decode($0, dtype: dtype, into: out)
         }

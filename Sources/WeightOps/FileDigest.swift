@@ -29,17 +29,11 @@ public struct FileDigest: Sendable, Equatable, Codable {
             throw ModelsError.cannotRead(path: path, reason: reason)
         }
         var hasher = SHA256()
-        let block = 4 << 20
-        var offset = 0
-        while offset < file.size {
+        // Hashing a multi-GB checkpoint must not grow the resident memory: blocks are unmapped once hashed.
+        try file.forEachBlock(in: 0..<file.size, blockSize: 4 << 20) { block in
             if isCancelled() { throw ModelsError.interrupted(path: path) }
-            file.readAhead(from: offset)
-            let end = min(file.size, offset + block)
-            file.withBytes(offset..<end) { hasher.update(bufferPointer: $0) }
-            // Hashing a multi-GB checkpoint must not grow the resident memory: unmap what was hashed.
-            file.adviseDontNeed(offset..<end)
-            progress?(Int64(end - offset))
-            offset = end
+            hasher.update(bufferPointer: block)
+            progress?(Int64(block.count))
         }
         return FileDigest(size: Int64(file.size), sha256: hex(hasher.finalize()))
     }

@@ -105,17 +105,10 @@ public enum MergeBenchmark {
     public static func readIntoPageCache(_ paths: [String]) throws {
         for path in paths {
             let file = try MappedFile(path: path)
-            var offset = 0
             var sink: UInt8 = 0
-            while offset < file.size {
-                file.readAhead(from: offset)
-                let end = min(file.size, offset + (8 << 20))
-                // One byte per page is enough to fault it in.
-                file.withBytes(offset..<end) { bytes in
-                    for i in stride(from: 0, to: bytes.count, by: 4096) { sink &+= bytes[i] }
-                }
-                file.adviseDontNeed(offset..<end)
-                offset = end
+            // One byte per page is enough to fault it in.
+            file.forEachBlock(in: 0..<file.size, blockSize: 8 << 20) { block in
+                for i in stride(from: 0, to: block.count, by: 4096) { sink &+= block[i] }
             }
             withExtendedLifetime(sink) {}
         }
