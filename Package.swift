@@ -26,30 +26,35 @@ let package = Package(
         ),
 
         .target(name: "Safetensors"),
+        // OpenBLAS (loaded at first use), the parallel loops: the math WeightOps and Runner share.
+        .target(name: "Numerics"),
         .target(
             name: "WeightOps",
             dependencies: [
-                "Safetensors", "CArchive",
+                "Safetensors", "Numerics", "CArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
             name: "Runner",
-            dependencies: ["Safetensors", "WeightOps", "CFFmpeg", "CSentencePiece", "CZlib", "Yams"]
+            dependencies: ["Safetensors", "Numerics", "WeightOps", "CFFmpeg", "CSentencePiece", "CZlib", "Yams"]
         ),
+        // Synthetic real-size inputs and the Python references the bench commands time; tests build archives with it.
+        .target(name: "Bench", dependencies: ["Safetensors", "WeightOps", "CArchive"]),
         .executableTarget(
             name: "ea-weights",
             dependencies: [
-                "Safetensors", "WeightOps", "Runner",
+                "Safetensors", "Numerics", "WeightOps", "Runner", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
-        .testTarget(name: "WeightOpsTests", dependencies: ["TestSupport", "WeightOps", "Safetensors"]),
-        .testTarget(name: "RunnerTests", dependencies: ["TestSupport", "Runner", "Safetensors", "WeightOps"]),
-        .testTarget(name: "EAWeightsCLITests", dependencies: ["TestSupport", "ea-weights", "Safetensors"]),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "WeightOpsTests", dependencies: ["TestSupport", "WeightOps", "Safetensors", "Bench"]),
+        .testTarget(name: "RunnerTests", dependencies: ["TestSupport", "Runner", "Safetensors", "Numerics", "WeightOps"]),
+        .testTarget(name: "EAWeightsCLITests", dependencies: ["TestSupport", "ea-weights", "Safetensors", "Bench"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -28,6 +28,8 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
     /// A write stopped because the caller cancelled it; nothing was left behind.
     case cancelled(path: String)
     case writeFailed(path: String, reason: String)
+    /// An output would replace something that appeared while it was being written.
+    case destinationExists(path: String)
     case invalidWrite(path: String, reason: String)
 
     public var description: String {
@@ -81,6 +83,8 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
             return "\(path): write cancelled, nothing was written"
         case let .writeFailed(path, reason):
             return "\(path): write failed: \(reason)"
+        case let .destinationExists(path):
+            return "\(path) already exists; remove it or choose another output"
         case let .invalidWrite(path, reason):
             return "\(path): \(reason)"
         }

@@ -107,7 +107,7 @@ public final class TerminalProgress: @unchecked Sendable {
         return h > 0 ? "\(h):\(mmss)" : String(format: "%d:%02d", m, sec)
     }
 
-    static func now() -> Double {
+    public static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Bench
 import Foundation
+import Numerics
 import WeightOps
 
 struct BenchMergeCommand: ParsableCommand {

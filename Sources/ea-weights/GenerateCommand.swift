@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Numerics
 import Runner
 import Safetensors
 import WeightOps

@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-import WeightOps
 @testable import Runner
 import TestSupport
 
@@ -18,12 +17,6 @@ private func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> 
 
 @Suite("Kernels")
 struct KernelTests {
-    @Test("OpenBLAS loads and names its kernel family")
-    func blasLoads() throws {
-        try BLAS.ensureAvailable()
-        #expect(!BLAS.coreDescription.isEmpty)
-    }
-
     @Test("matmul matches a naive product")
     func matmulMatchesNaive() {
         let a = ramp([7, 5]), b = ramp([5, 3], seed: 0.11)

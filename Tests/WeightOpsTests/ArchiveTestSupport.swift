@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import Bench
+import Safetensors
 @testable import WeightOps
 import TestSupport
 

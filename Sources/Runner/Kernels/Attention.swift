@@ -1,4 +1,4 @@
-import WeightOps
+import Numerics
 
 extension Kernels {
     /// Multi-head scaled dot-product attention.

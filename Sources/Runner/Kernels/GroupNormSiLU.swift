@@ -1,3 +1,5 @@
+import Numerics
+
 extension Kernels {
     /// `silu(group_norm(x))` in place on [N, C, spatial...], the pair every VAE ResNet block applies twice: one
     /// pass for the mean, one for the variance (two passes, like PyTorch, to avoid cancellation), one that

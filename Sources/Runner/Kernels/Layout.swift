@@ -1,3 +1,5 @@
+import Numerics
+
 extension Kernels {
     /// Returns `x` with its axes permuted (like `torch.permute(...).contiguous()`).
     public static func permute(_ x: Tensor, _ axes: [Int]) -> Tensor {

@@ -1,4 +1,4 @@
-import WeightOps
+import Numerics
 
 extension Kernels {
     /// [M, K] × [K, N] → [M, N] through OpenBLAS.

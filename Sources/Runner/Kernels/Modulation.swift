@@ -1,3 +1,5 @@
+import Numerics
+
 extension Kernels {
     /// adaLN modulation of row groups: rows `g·rowsPerGroup ..< (g+1)·rowsPerGroup` of `x` [G·rowsPerGroup, D]
     /// become `x · (1 + scale[g]) + shift[g]`, with `shift` and `scale` [G, D] (PyTorch's broadcast

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 import Safetensors
 import WeightOps
 
@@ -20,6 +21,7 @@ public final class EasyAnimatePipeline {
 
     /// Loads every component, checking that each weight file holds exactly what its model binds.
     public init(paths: ModelPaths, loras: [LoRASpec] = []) throws {
+        try BLAS.ensureAvailable()
         try ModelLocator.validate(paths)
         self.paths = paths
         let folder = URL(fileURLWithPath: paths.pixart)

@@ -1,5 +1,6 @@
 import CZlib
 import Foundation
+import Numerics
 
 /// Writes video frames as a folder of 8-bit RGB PNG files (`frame_0000.png`, ...), compressed with zlib.
 enum PNGWriter {

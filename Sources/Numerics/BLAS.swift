@@ -24,7 +24,10 @@ public enum BLAS {
         let setThreads: SetThreadsFunction?
     }
 
-    private static let library: Result<Library, WeightOpsError> = load()
+    private static let library: Result<Library, NumericsError> = load()
+
+    /// The environment variable naming another OpenBLAS build to load (a path or a soname).
+    public static let libraryVariable = "EA_WEIGHTS_OPENBLAS"
 
     /// The OpenBLAS kernel family in use (e.g. "SkylakeX"), or the reason OpenBLAS could not be loaded.
     public static var coreDescription: String {
@@ -34,7 +37,8 @@ public enum BLAS {
         }
     }
 
-    /// Throws when OpenBLAS cannot be loaded, with the package to install.
+    /// Throws when OpenBLAS cannot be loaded, naming the package to install. Every entry point that computes
+    /// (a model load, a merge) calls it first, so `sgemm` never runs without the library.
     public static func ensureAvailable() throws {
         if case let .failure(error) = library { throw error }
     }
@@ -51,43 +55,29 @@ public enum BLAS {
     ) {
         guard m > 0, n > 0 else { return }
         guard case let .success(lib) = library else {
-            // Callers check `ensureAvailable()` before computing; this path only keeps results defined.
-            naiveSgemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-            return
+            // There is no slow fallback: callers reach here only after `ensureAvailable()` succeeded.
+            preconditionFailure("BLAS.sgemm called although OpenBLAS is unavailable: \(coreDescription)")
         }
         lib.sgemm(101, transA == .none ? 111 : 112, transB == .none ? 111 : 112,
                   Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    private static func naiveSgemm(
-        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, alpha: Float,
-        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
-        c: UnsafeMutablePointer<Float>, ldc: Int
-    ) {
-        for i in 0..<m {
-            for j in 0..<n {
-                var sum: Float = 0
-                for p in 0..<k {
-                    let av = transA == .none ? a[i * lda + p] : a[p * lda + i]
-                    let bv = transB == .none ? b[p * ldb + j] : b[j * ldb + p]
-                    sum += av * bv
-                }
-                c[i * ldc + j] = alpha * sum + (beta == 0 ? 0 : beta * c[i * ldc + j])
-            }
-        }
-    }
-
-    private static func load() -> Result<Library, WeightOpsError> {
+    private static func load() -> Result<Library, NumericsError> {
         if getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512() {
             setenv("OPENBLAS_CORETYPE", "SkylakeX", 0)
         }
-        let names = ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib"]
+        let names: [String]
+        if let chosen = getenv(libraryVariable).map({ String(cString: $0) }), !chosen.isEmpty {
+            names = [chosen]
+        } else {
+            names = ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib"]
+        }
         guard let handle = names.lazy.compactMap({ dlopen($0, RTLD_NOW | RTLD_GLOBAL) }).first else {
-            return .failure(.invalidInput(path: "libopenblas.so.0",
-                                          reason: "OpenBLAS could not be loaded; install it (apt-get install libopenblas0)"))
+            let reason = dlerror().map { String(cString: $0) } ?? "not found"
+            return .failure(.blasUnavailable(library: names[0], reason: reason))
         }
         guard let sgemm = dlsym(handle, "cblas_sgemm") else {
-            return .failure(.invalidInput(path: "libopenblas.so.0", reason: "has no cblas_sgemm"))
+            return .failure(.blasUnavailable(library: names[0], reason: "it has no cblas_sgemm"))
         }
         var coreName = "unknown"
         if let p = dlsym(handle, "openblas_get_corename"),

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Safetensors
 
 /// `models/manifest.json`: every file `prepare` placed, with its kind, size and SHA-256, so `verify` can prove
 /// later that nothing changed.

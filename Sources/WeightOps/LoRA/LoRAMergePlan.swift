@@ -1,3 +1,4 @@
+import Numerics
 import Safetensors
 
 /// A LoRA file and the multiplier it is merged at (negative unmerges).

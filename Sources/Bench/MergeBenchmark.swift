@@ -1,5 +1,6 @@
 import Foundation
 import Safetensors
+import WeightOps
 
 /// Synthetic inputs for `ea-weights bench merge`: a PixArt-XL-2 transformer with the real key names and
 /// shapes (28 blocks of width 1152 by default: about 2.4 GB of F32) and a kohya LoRA on every Linear layer.

@@ -4,6 +4,8 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Safetensors
+import WeightOps
 
 /// Times `ArchiveExtraction` against GNU tar on the same synthetic archive: a model-like folder of large
 /// safetensors files (incompressible bytes, like real weights) plus small JSON files, written to a temporary
@@ -69,7 +71,7 @@ public enum ExtractionBenchmark {
         for _ in 0..<max(options.runs, 1) {
             if let tar {
                 let out = root.path + "/tar"
-                try FolderCreation.createDirectories(out)
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 let extract = try measure(children: true) { try runProcess(tar, ["-xf", archive, "-C", out]) }
                 let flushed = try measure(children: true) { if let sync { try runProcess(sync, ["-f", out]) } }
                 tars.append((extract, flushed))
@@ -119,7 +121,7 @@ public enum ExtractionBenchmark {
 
     private static func flush(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ArchiveError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw BenchError.failed(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         _ = fsync(fd)
     }

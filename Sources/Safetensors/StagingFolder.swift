@@ -9,20 +9,20 @@ import Foundation
 /// either nothing or the complete result. Removed (with everything in it) if it is never committed.
 /// Its name carries the creating process id so a later run can recognise and remove the leftovers of a run
 /// that was killed outright.
-final class StagingFolder {
-    static let prefix = ".ea-weights-staging-"
+public final class StagingFolder {
+    public static let prefix = ".ea-weights-staging-"
 
-    let path: String
+    public let path: String
     private let parent: String
     private var committed = false
 
     /// Creates `parent/.ea-weights-staging-<pid>-XXXXXX` (mode 0700).
-    init(in parent: String) throws {
+    public init(in parent: String) throws {
         self.parent = parent
         var template = Array("\(parent)/\(Self.prefix)\(getpid())-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { $0.baseAddress.flatMap { mkdtemp($0) } }
         guard made != nil else {
-            throw ArchiveError.writeFailed(path: parent, reason: "cannot create a staging folder: \(String(cString: strerror(errno)))")
+            throw SafetensorsError.writeFailed(path: parent, reason: "cannot create a staging folder: \(String(cString: strerror(errno)))")
         }
         path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
@@ -34,18 +34,18 @@ final class StagingFolder {
     /// Flushes the folders in `folders` (relative to the staging folder, plus the staging folder itself) so their
     /// entries survive a crash, renames the staging folder to `destination` (which must not exist, or be an empty
     /// folder) and flushes the parent.
-    func commit(to destination: String, flushing folders: [String]) throws {
+    public func commit(to destination: String, flushing folders: [String]) throws {
         for folder in folders + [""] {
             try Self.flushFolder(folder.isEmpty ? path : path + "/" + folder)
         }
         var st = stat()
-        if lstat(destination, &st) == 0 { throw ArchiveError.destinationExists(path: destination) }
+        if lstat(destination, &st) == 0 { throw SafetensorsError.destinationExists(path: destination) }
         guard rename(path, destination) == 0 else {
             let reason = String(cString: strerror(errno))
             if errno == EEXIST || errno == ENOTEMPTY || errno == ENOTDIR {
-                throw ArchiveError.destinationExists(path: destination)
+                throw SafetensorsError.destinationExists(path: destination)
             }
-            throw ArchiveError.writeFailed(path: destination, reason: reason)
+            throw SafetensorsError.writeFailed(path: destination, reason: reason)
         }
         committed = true
         try? Self.flushFolder(parent)
@@ -54,7 +54,7 @@ final class StagingFolder {
     /// Removes staging folders in `parent` whose creating process no longer exists (a run killed outright).
     /// Returns the names removed.
     @discardableResult
-    static func removeAbandoned(in parent: String) -> [String] {
+    public static func removeAbandoned(in parent: String) -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return [] }
         var removed: [String] = []
         for name in names where name.hasPrefix(prefix) {
@@ -69,15 +69,15 @@ final class StagingFolder {
         return removed
     }
 
-    static func flushFolder(_ path: String) throws {
+    public static func flushFolder(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ArchiveError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw SafetensorsError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw ArchiveError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+        guard fsync(fd) == 0 else { throw SafetensorsError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
     }
 
     /// Deletes a folder tree without following links inside it.
-    static func removeTree(_ path: String) {
+    public static func removeTree(_ path: String) {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
         // Folders whose write permission an archive removed must become writable before emptying them.

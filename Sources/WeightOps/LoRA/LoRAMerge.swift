@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 import Safetensors
 
 /// The dtype merged (and, unless `keep`, all other floating-point) tensors are stored in.
@@ -60,6 +61,7 @@ public enum LoRAMerge {
         guard !options.loras.isEmpty else {
             throw WeightOpsError.invalidInput(path: options.base, reason: "no LoRA given (--lora FILE[:MULT])")
         }
+        try BLAS.ensureAvailable()
         let loras = try options.loras.map { try LoRAFile(path: $0.path) }
         let layout = try CheckpointLayout.locate(options.base)
 

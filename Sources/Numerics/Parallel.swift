@@ -2,8 +2,8 @@ import Foundation
 import Dispatch
 
 /// Splits `count` items into contiguous chunks over the machine's cores.
-@inline(__always)
-func parallelChunks(_ count: Int, minimumChunk: Int = 4096, _ body: (Range<Int>) -> Void) {
+@inlinable
+public func parallelChunks(_ count: Int, minimumChunk: Int = 4096, _ body: (Range<Int>) -> Void) {
     guard count > 0 else { return }
     let workers = min(ProcessInfoCache.activeProcessorCount, max(1, count / minimumChunk))
     if workers <= 1 { body(0..<count); return }
@@ -16,15 +16,15 @@ func parallelChunks(_ count: Int, minimumChunk: Int = 4096, _ body: (Range<Int>)
 }
 
 /// Runs `body(i)` for i in 0..<count across cores, for independent items of sizable work (rows, heads).
-@inline(__always)
-func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+@inlinable
+public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
     guard count > 0 else { return }
     if count == 1 || ProcessInfoCache.activeProcessorCount == 1 { for i in 0..<count { body(i) }; return }
     DispatchQueue.concurrentPerform(iterations: count, execute: body)
 }
 
-enum ProcessInfoCache {
-    static let activeProcessorCount: Int = {
+public enum ProcessInfoCache {
+    public static let activeProcessorCount: Int = {
         #if canImport(Glibc)
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         #else
@@ -38,14 +38,14 @@ import Glibc
 #endif
 
 /// Hands out job indices 0..<count to the workers of a parallel loop, each index once, in increasing order.
-final class JobQueue: @unchecked Sendable {
+public final class JobQueue: @unchecked Sendable {
     private let lock = NSLock()
     private var nextJob = 0
     private let count: Int
 
-    init(count: Int) { self.count = count }
+    public init(count: Int) { self.count = count }
 
-    func next() -> Int? {
+    public func next() -> Int? {
         lock.withLock {
             guard nextJob < count else { return nil }
             defer { nextJob += 1 }
