@@ -25,7 +25,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
     /// A shard holds a tensor its index does not list.
     case unlistedTensor(path: String, shard: String, tensor: String)
     case unsupportedEncoding(dtype: DType)
-    /// A write stopped because the caller cancelled it; nothing was left behind.
+    /// Stopped by Ctrl-C (or the caller) between blocks; nothing was left behind.
     case cancelled(path: String)
     case writeFailed(path: String, reason: String)
     /// An output would replace something that appeared while it was being written.
@@ -80,7 +80,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
         case let .unsupportedEncoding(dtype):
             return "cannot encode values as \(dtype.rawValue): only F32, F64, F16, BF16, F8_E4M3 and F8_E5M2 are supported"
         case let .cancelled(path):
-            return "\(path): write cancelled, nothing was written"
+            return "\(path): interrupted; nothing was left behind"
         case let .writeFailed(path, reason):
             return "\(path): write failed: \(reason)"
         case let .destinationExists(path):

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Safetensors
 import WeightOps
 
 /// JSON for `--json`: sorted keys, pretty printed, slashes unescaped.

@@ -75,8 +75,8 @@ public enum ArchiveExtraction {
         let input = try ArchiveInput(path: archive)
         try FolderCreation.createDirectories(directory)
         try input.checkFreeSpace(in: directory)
-        let leftovers = StagingFolder.removeAbandoned(in: directory)
-        let staging = try StagingFolder(in: directory)
+        let leftovers = AtomicOutput.removeAbandoned(in: directory)
+        let staging = try AtomicOutput.Folder(in: directory, for: options.name ?? "extract")
         let extractor = ArchiveExtractor(input: input, directory: directory, staging: staging, options: options)
         return try extractor.run(removedLeftovers: leftovers)
     }
@@ -99,8 +99,8 @@ public enum ArchiveExtraction {
         if name == "." || name == ".." { throw ArchiveError.invalidName(name: name, reason: "it names a folder link") }
         if name.contains("/") { throw ArchiveError.invalidName(name: name, reason: "it contains '/'") }
         if name.utf8.contains(0) { throw ArchiveError.invalidName(name: name, reason: "it contains a NUL byte") }
-        if name.hasPrefix(StagingFolder.prefix) {
-            throw ArchiveError.invalidName(name: name, reason: "it is reserved for staging folders")
+        if AtomicOutput.isTemporaryName(name) {
+            throw ArchiveError.invalidName(name: name, reason: "it is reserved for temporary outputs")
         }
     }
 }

@@ -60,7 +60,7 @@ final class DecompressedStream {
         if failure != nil { return -1 }
         if finished { return 0 }
         if options.isCancelled() {
-            failure = ArchiveError.interrupted(path: input.path)
+            failure = ArchiveError.cancelled(path: input.path)
             return -1
         }
         var block: UnsafeRawPointer?
