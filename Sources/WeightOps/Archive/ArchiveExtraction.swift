@@ -33,6 +33,9 @@ public struct ArchiveExtractionOptions: Sendable {
     public var maxCompressionRatio: Double = 50
     /// The ratio is judged only past this much output, so small archives of text files are never refused.
     public var ratioCheckStartBytes: Int64 = 1 << 30
+    /// Decompressed bytes allowed before the first entry header is parsed (pax and long-name headers included):
+    /// a stream that holds no tar header this early is not an archive, and memory stays bounded whatever it holds.
+    public var maxBytesBeforeFirstHeader: Int64 = 64 << 20
     /// More entries than any model archive has (PixArt-XL-2-512x512.tar has about 20).
     public var maxEntries = 100_000
     public var progress: TerminalProgress = .silent

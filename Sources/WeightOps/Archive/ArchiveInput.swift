@@ -36,6 +36,7 @@ final class ArchiveInput {
         }
         do {
             compression = try Self.recognise(head, size: size, path: path)
+            if compression == .gzip { try GzipHeader.check(fd: fd, size: size, path: path) }
         } catch {
             close(fd)
             throw error

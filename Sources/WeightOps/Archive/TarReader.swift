@@ -66,6 +66,7 @@ final class TarReader {
             throw ArchiveError.corrupt(path: path, entry: nil, reason: "\(which) is damaged (\(reason))")
         }
         current = entry
+        stream.sawFirstHeader = true
         let name = Self.text(archive_entry_pathname_utf8(entry)) ?? Self.text(archive_entry_pathname(entry))
         guard let name else {
             let which = lastEntry.map { "the entry after '\($0)'" } ?? "the first entry"
