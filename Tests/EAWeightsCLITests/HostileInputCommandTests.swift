@@ -70,3 +70,79 @@ struct HostileInputCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["long-field.tar.gz"])
     }
 }
+
+/// Names in archives: UTF-8 is extracted exactly in any locale; what is not a name is refused, quoted escaped.
+@Suite("archive entry names from the command line")
+struct ArchiveNameCommandTests {
+    /// A tar of `entries` (name bytes, pax path or nil, data) under `top/`, written to a fresh folder.
+    static func archive(_ entries: [(name: [UInt8], paxPath: [UInt8]?, data: [UInt8])]) throws -> (folder: URL, archive: String) {
+        let folder = try CLIRunner.temporaryDirectory()
+        var bytes = TarFormat.header(name: "top/", type: .directory, mode: 0o755)
+        for entry in entries {
+            if let pax = entry.paxPath { bytes += TarFormat.paxHeader([("path", pax)]) }
+            bytes += TarFormat.header(nameBytes: entry.name, type: .file, size: Int64(entry.data.count))
+            bytes += entry.data + [UInt8](repeating: 0, count: TarFormat.padding(forSize: Int64(entry.data.count)))
+        }
+        bytes += TarFormat.endOfArchive
+        let archive = folder.appendingPathComponent("names.tar").path
+        try Data(bytes).write(to: URL(fileURLWithPath: archive))
+        return (folder, archive)
+    }
+
+    /// Runs the binary with an empty environment (no LANG, LC_ALL or PATH), as `env -i` does.
+    static func runWithEmptyEnvironment(_ arguments: [String]) throws -> CLIRunner.Result {
+        let process = Process()
+        process.executableURL = try CLIRunner.binary()
+        process.arguments = arguments
+        process.environment = [:]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return CLIRunner.finish(process, out, err)
+    }
+
+    @Test("UTF-8 names, in pax headers and in plain tar headers, are extracted exactly with an empty environment")
+    func utf8NamesInAnyLocale() throws {
+        let pax = Array("top/模型/café.json".utf8), plain = Array("top/naïve-ß.txt".utf8)
+        let (folder, archive) = try Self.archive([
+            (name: Array("top/placeholder".utf8), paxPath: pax, data: Array("{}".utf8)),
+            (name: plain, paxPath: nil, data: Array("x".utf8)),
+        ])
+        defer { AtomicOutput.removeTree(folder.path) }
+        let models = folder.appendingPathComponent("models").path
+        let result = try Self.runWithEmptyEnvironment(["extract", archive, "--to", models, "--any-layout"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let tree = (FileManager.default.subpaths(atPath: models) ?? []).sorted()
+        #expect(tree == ["top", "top/naïve-ß.txt", "top/模型", "top/模型/café.json"])
+        // The bytes on disk are the archive's bytes (no normalisation, no repair).
+        let names = try FileManager.default.contentsOfDirectory(atPath: models + "/top").map { Array($0.utf8) }
+        #expect(names.contains(Array("naïve-ß.txt".utf8)))
+    }
+
+    @Test("a name that is not UTF-8 is refused as such, with its bytes escaped on one line, and nothing is written")
+    func invalidUTF8NameIsRefused() throws {
+        let (folder, archive) = try Self.archive([(name: Array("top/caf".utf8) + [0xE9] + Array(".json".utf8), paxPath: nil, data: [1])])
+        defer { AtomicOutput.removeTree(folder.path) }
+        let models = folder.appendingPathComponent("models").path
+        let result = try CLIRunner.run(["extract", archive, "--to", models, "--any-layout"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("refusing entry 'top/caf\\xE9.json': its name is not valid UTF-8"), "\(result.stderr)")
+        #expect(!result.stderr.contains("corrupt"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: models)) ?? []).isEmpty)
+    }
+
+    @Test("a pax path with an embedded NUL is refused, naming the entry escaped, instead of writing a truncated name")
+    func paxPathWithNULIsRefused() throws {
+        let (folder, archive) = try Self.archive([
+            (name: Array("top/ok.txt".utf8), paxPath: Array("top/evil".utf8) + [0] + Array(".txt".utf8), data: Array("hi".utf8)),
+        ])
+        defer { AtomicOutput.removeTree(folder.path) }
+        let models = folder.appendingPathComponent("models").path
+        let result = try CLIRunner.run(["extract", archive, "--to", models, "--any-layout"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("refusing entry 'top/evil\\x00.txt': its pax path holds a NUL byte"), "\(result.stderr)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: models)) ?? []).isEmpty)
+    }
+}

@@ -20,6 +20,7 @@ final class DecompressedStream {
     /// Set by the tar reader once it has parsed an entry header; until then at most
     /// `maxBytesBeforeFirstHeader` bytes are decompressed (a first header cannot need more).
     var sawFirstHeader = false
+    private var headers = TarHeaderScanner()
 
     init(input: ArchiveInput, options: ArchiveExtractionOptions) throws {
         self.input = input
@@ -89,6 +90,10 @@ final class DecompressedStream {
             crc = crc32_z(crc, block.assumingMemoryBound(to: Bytef.self), size)
         }
         produced += Int64(size)
+        if let hidden = headers.scan(UnsafeRawBufferPointer(start: block, count: size)) {
+            failure = ArchiveError.unsafeEntry(path: input.path, entry: hidden.entry, reason: hidden.reason)
+            return -1
+        }
         if !sawFirstHeader, produced > options.maxBytesBeforeFirstHeader {
             failure = ArchiveError.corrupt(
                 path: input.path, entry: nil,
