@@ -2,6 +2,8 @@
 /// Each case names the file (and the tensor where there is one) and reads as one sentence a user can act on.
 public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatable {
     case cannotOpen(path: String, reason: String)
+    /// Not a safetensors file but a failed download (Git LFS pointer, HTML page, JSON, other text).
+    case notWeights(path: String, what: String)
     case headerTooSmall(path: String, fileSize: Int)
     case headerTooLarge(path: String, bytes: UInt64)
     case invalidHeaderLength(path: String, declared: UInt64, fileSize: Int)
@@ -36,6 +38,8 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
         switch self {
         case let .cannotOpen(path, reason):
             return "\(path): cannot open: \(reason)"
+        case let .notWeights(path, what):
+            return "\(path): not the weights but \(what)"
         case let .headerTooSmall(path, size):
             return "\(path): not a safetensors file: \(size) bytes is too short to hold the 8-byte header length"
         case let .headerTooLarge(path, bytes):

@@ -146,3 +146,70 @@ struct ArchiveNameCommandTests {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: models)) ?? []).isEmpty)
     }
 }
+
+/// A download that went wrong, saved under the weights' name, is named as what it is by every reader, for single
+/// files and for one shard of a sharded checkpoint alike.
+@Suite("failed downloads in place of weights")
+struct FailedDownloadCommandTests {
+    static let lfsPointer = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 4600000000\n"
+    static let htmlPage = "<!DOCTYPE html>\n<html><head><title>404</title></head><body>Not Found</body></html>\n"
+
+    static func expected(_ text: String) -> String {
+        text.hasPrefix("version") ? "not the weights but a Git LFS pointer" : "not the weights but an HTML page"
+    }
+
+    @Test("inspect, merge-lora, convert, swap, generate and prepare name a Git LFS pointer or an HTML page given as a file",
+          arguments: [lfsPointer, htmlPage])
+    func singleFile(text: String) throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { AtomicOutput.removeTree(folder.path) }
+        let bad = folder.appendingPathComponent("easyanimate_v1_mm.safetensors").path
+        try text.write(toFile: bad, atomically: false, encoding: .utf8)
+        let tiny = Fixtures.eaTiny.path
+        let out = folder.appendingPathComponent("out.safetensors").path
+        let commands: [[String]] = [
+            ["inspect", bad],
+            ["merge-lora", bad, "--lora", tiny + "/lora.safetensors", "--out", out],
+            ["merge-lora", tiny + "/personalized.safetensors", "--lora", bad, "--out", out],
+            ["convert", bad, "--to", "f16", "--out", out],
+            ["swap", "--backbone", tiny + "/personalized.safetensors", "--motion-module", bad, "--out", out],
+            ["generate", "--prompt", "a forest", "--frames", "2", "--steps", "1", "--motion-module", bad,
+             "--pixart", tiny + "/tiny-pixart", "--out", out],
+            ["prepare", "--models", folder.appendingPathComponent("models").path, "--motion-module", bad],
+        ]
+        for arguments in commands {
+            let result = try CLIRunner.run(arguments)
+            #expect(result.status != 0, "\(arguments[0]) accepted it")
+            #expect(result.stderr.contains("\(bad): \(Self.expected(text))"), "\(arguments[0]): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(arguments[0]): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+            #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("models/Motion_Module").path))
+        }
+    }
+
+    @Test("a shard that is a Git LFS pointer or an HTML page is named by inspect, merge-lora and generate",
+          arguments: [lfsPointer, htmlPage])
+    func shard(text: String) throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { AtomicOutput.removeTree(folder.path) }
+        // A copy of the fixture's diffusers folder whose second text-encoder shard did not download.
+        let pixart = folder.appendingPathComponent("tiny-pixart").path
+        try FileManager.default.copyItem(atPath: Fixtures.eaTiny.path + "/tiny-pixart", toPath: pixart)
+        let shard = pixart + "/text_encoder/model-00002-of-00003.safetensors"
+        try FileManager.default.removeItem(atPath: shard)
+        try text.write(toFile: shard, atomically: false, encoding: .utf8)
+        let out = folder.appendingPathComponent("out").path
+        let commands: [[String]] = [
+            ["inspect", pixart + "/text_encoder"],
+            ["merge-lora", pixart + "/text_encoder", "--lora", Fixtures.eaTiny.path + "/lora.safetensors", "--out", out],
+            ["generate", "--prompt", "a forest", "--frames", "2", "--steps", "1", "--pixart", pixart,
+             "--motion-module", Fixtures.eaTiny.path + "/motion_module.safetensors", "--out", out + ".safetensors"],
+        ]
+        for arguments in commands {
+            let result = try CLIRunner.run(arguments)
+            #expect(result.status != 0, "\(arguments[0]) accepted it")
+            #expect(result.stderr.contains("\(shard): \(Self.expected(text))"), "\(arguments[0]): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out) && !FileManager.default.fileExists(atPath: out + ".safetensors"))
+        }
+    }
+}
