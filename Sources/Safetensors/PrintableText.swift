@@ -33,6 +33,17 @@ public enum PrintableText {
         quote(text.utf8, limit: limit)
     }
 
+    /// A message made one printable line: control characters escaped as in `quote`, everything else (backslashes
+    /// included) kept, and cut after `limit` characters.
+    public static func line(_ message: String, limit: Int = 2000) -> String {
+        var out = ""
+        for (i, scalar) in message.unicodeScalars.enumerated() {
+            if i >= limit { out += "…"; break }
+            out += scalar == "\\" ? "\\" : escape(scalar)
+        }
+        return out
+    }
+
     private static func escape(_ scalar: Unicode.Scalar) -> String {
         switch scalar {
         case "\n": return "\\n"

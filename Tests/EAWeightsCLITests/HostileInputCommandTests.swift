@@ -213,3 +213,47 @@ struct FailedDownloadCommandTests {
         }
     }
 }
+
+/// Whatever the input quotes back, an error is one line of printable text.
+@Suite("error messages are one printable line")
+struct OneLineErrorCommandTests {
+    static func expectOneLine(_ result: CLIRunner.Result, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(result.status != 0, sourceLocation: sourceLocation)
+        let message = result.stderr.hasSuffix("\n") ? String(result.stderr.dropLast()) : result.stderr
+        #expect(!message.isEmpty && !message.contains("\n") && !message.contains("\r"), "\(result.stderr)", sourceLocation: sourceLocation)
+        #expect(!message.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) },
+                "control characters in: \(result.stderr)", sourceLocation: sourceLocation)
+    }
+
+    @Test("a safetensors header whose names and dtype hold control characters")
+    func controlCharactersInHeader() throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { AtomicOutput.removeTree(folder.path) }
+        let header = Array(#"{"evil\r\nname\u001b[31m":{"dtype":"F\n32\u0007","shape":[1],"data_offsets":[0,4]}}"#.utf8)
+        var bytes = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) } + header
+        bytes += [0, 0, 0, 0]
+        let file = folder.appendingPathComponent("x.safetensors").path
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        Self.expectOneLine(try CLIRunner.run(["inspect", file]))
+        Self.expectOneLine(try CLIRunner.run(["convert", file, "--to", "f16", "--out", folder.appendingPathComponent("o.safetensors").path]))
+    }
+
+    @Test("a WARC file, a raw zstd frame and an entry name with escape codes given to extract")
+    func archivesThatQuoteTheirBytes() throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { AtomicOutput.removeTree(folder.path) }
+        let warc = folder.appendingPathComponent("model.tar").path
+        try "WARC/1.0\r\nWARC-Type: warcinfo\r\nContent-Length: 0\r\n\r\n".write(toFile: warc, atomically: false, encoding: .utf8)
+        let zstd = folder.appendingPathComponent("model.tar.zst").path
+        try Data([0x28, 0xB5, 0x2F, 0xFD, 0x04, 0x58, 0x45, 0x00, 0x00, 0x0A, 0x0D, 0x1B, 0xFF, 0x80, 0x07]).write(to: URL(fileURLWithPath: zstd))
+        let escape = folder.appendingPathComponent("escape.tar").path
+        var tar = TarFormat.header(name: "top/", type: .directory, mode: 0o755)
+        tar += TarFormat.header(name: "top/../\u{1B}[2J\r\nowned", type: .file, size: 0) + TarFormat.endOfArchive
+        try Data(tar).write(to: URL(fileURLWithPath: escape))
+        for archive in [warc, zstd, escape] {
+            let result = try CLIRunner.run(["extract", archive, "--to", folder.appendingPathComponent("models").path, "--any-layout"])
+            Self.expectOneLine(result)
+            #expect(result.stderr.contains(archive))
+        }
+    }
+}
