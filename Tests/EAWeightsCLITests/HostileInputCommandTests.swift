@@ -3,7 +3,7 @@ import Foundation
 import Safetensors
 import Testing
 import TestSupport
-import WeightOps
+@testable import WeightOps
 
 /// Hostile and real-world inputs found by outside corpora (libarchive's test suite, OSS-Fuzz), rebuilt here:
 /// each is refused with one line naming the file and the problem, quickly, in bounded memory, leaving nothing.
@@ -255,5 +255,56 @@ struct OneLineErrorCommandTests {
             Self.expectOneLine(result)
             #expect(result.stderr.contains(archive))
         }
+    }
+}
+
+/// Two runs changing one models/ tree at once: one proceeds, the other stops with a message naming the first.
+@Suite("concurrent runs on one models folder", .serialized)
+struct ConcurrentRunCommandTests {
+    static func prepareArguments(_ models: String) -> [String] {
+        let tiny = Fixtures.eaTiny.path
+        return ["prepare", "--models", models, "--pixart", tiny + "/tiny-pixart.tar",
+                "--motion-module", tiny + "/motion_module.safetensors", "--lora", tiny + "/lora.safetensors", "--copy"]
+    }
+
+    @Test("prepare and extract into a folder another run holds stop at once, naming it, and change nothing")
+    func busyFolderIsRefused() throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { AtomicOutput.removeTree(folder.path) }
+        let models = folder.appendingPathComponent("models").path
+        try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
+        let before = try FileManager.default.contentsOfDirectory(atPath: models)
+        do {
+            let claim = try FolderLock(models)
+            defer { withExtendedLifetime(claim) {} }
+            for arguments in [Self.prepareArguments(models),
+                              ["extract", Fixtures.eaTiny.path + "/tiny-pixart.tar", "--to", models]] {
+                let result = try CLIRunner.run(arguments)
+                #expect(result.status == 1)
+                #expect(result.stderr.contains("\(models): another ea-weights run (process \(getpid())) is changing this folder"),
+                        "\(arguments[0]): \(result.stderr)")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: models) == before + [FolderLock.fileName])
+            }
+        }
+        // Released: the same prepare now runs.
+        let result = try CLIRunner.run(Self.prepareArguments(models))
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    @Test("two prepare runs started together leave a complete models/ tree and manifest that verify accepts")
+    func twoPreparesAtOnce() throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { AtomicOutput.removeTree(folder.path) }
+        let models = folder.appendingPathComponent("models").path
+        let first = try CLIRunner.start(Self.prepareArguments(models))
+        let second = try CLIRunner.start(Self.prepareArguments(models))
+        let results = [CLIRunner.finish(first.0, first.1, first.2), CLIRunner.finish(second.0, second.1, second.2)]
+        #expect(results.contains { $0.status == 0 }, "\(results.map(\.stderr))")
+        for result in results where result.status != 0 {
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("is changing this folder; try again when it has finished"), "\(result.stderr)")
+        }
+        let verify = try CLIRunner.run(["verify", "--models", models])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
     }
 }

@@ -77,6 +77,8 @@ public enum ArchiveExtraction {
         if let name = options.name { try validateFolderName(name) }
         let input = try ArchiveInput(path: archive)
         try FolderCreation.createDirectories(directory)
+        let claim = try FolderLock(directory)
+        defer { withExtendedLifetime(claim) {} }
         try input.checkFreeSpace(in: directory)
         let leftovers = AtomicOutput.removeAbandoned(in: directory)
         let staging = try AtomicOutput.Folder(in: directory, for: options.name ?? "extract")

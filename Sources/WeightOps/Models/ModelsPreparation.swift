@@ -70,6 +70,8 @@ public enum ModelsPreparation {
         let models = request.models
         let plans = try plan(request)
         try FolderCreation.createDirectories(models)
+        let claim = try FolderLock(models)
+        defer { withExtendedLifetime(claim) {} }
         for folder in ModelsLayout.folders { try FolderCreation.createDirectories(models + "/" + folder) }
         var manifest = try Manifest.read(models: models)
         let before = manifest

@@ -283,7 +283,8 @@ private struct Checker {
                 }
                 continue
             }
-            files.append(relative)
+            // The claim file of a run that is (or was) changing the folder belongs to no model.
+            if (relative as NSString).lastPathComponent != FolderLock.fileName { files.append(relative) }
         }
         return files.sorted()
     }
