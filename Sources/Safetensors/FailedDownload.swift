@@ -17,9 +17,19 @@ public enum FailedDownload {
         if trimmed.hasPrefix("{") || trimmed.hasPrefix("[") {
             return "a JSON document (\(size) bytes), e.g. an error response"
         }
-        let printable = bytes.filter { $0 == 9 || $0 == 10 || $0 == 13 || ($0 >= 32 && $0 != 127) }.count
-        guard !bytes.isEmpty, !bytes.contains(0), printable * 10 >= bytes.count * 9 else { return nil }
+        guard isText(bytes) else { return nil }
         let firstLine = trimmed.prefix { $0 != "\n" && $0 != "\r" }
         return "a text file (\(size) bytes) beginning '\(PrintableText.quote(String(firstLine), limit: 60))'"
+    }
+
+    /// UTF-8 (a sequence cut at the end of `bytes` allowed) with at least 90 % printable characters.
+    private static func isText(_ bytes: [UInt8]) -> Bool {
+        guard !bytes.isEmpty, !bytes.contains(0) else { return false }
+        guard let text = (0...min(3, bytes.count - 1)).lazy.compactMap({
+            String(validating: bytes.dropLast($0), as: UTF8.self)
+        }).first else { return false }
+        let scalars = text.unicodeScalars
+        let printable = scalars.filter { $0 == "\t" || $0 == "\n" || $0 == "\r" || ($0.value >= 32 && $0.value != 127) }.count
+        return printable * 10 >= scalars.count * 9
     }
 }

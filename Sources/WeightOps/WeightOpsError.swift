@@ -16,7 +16,7 @@ public enum WeightOpsError: Error, CustomStringConvertible, Sendable {
     /// Stopped by Ctrl-C (or SIGTERM) between blocks; nothing was left behind.
     case cancelled(path: String)
     /// Another ea-weights run is changing the folder.
-    case busy(path: String, holder: Int32?)
+    case busy(path: String)
 
     public var description: String {
         switch self {
@@ -36,9 +36,8 @@ public enum WeightOpsError: Error, CustomStringConvertible, Sendable {
                 + " store it in a wider dtype (f32 or bf16); nothing was written"
         case let .incompatible(path, reason): return "\(path): \(reason)"
         case let .cancelled(path): return "\(path): interrupted; nothing was left behind"
-        case let .busy(path, holder):
-            let who = holder.map { "another ea-weights run (process \($0))" } ?? "another ea-weights run"
-            return "\(path): \(who) is changing this folder; try again when it has finished"
+        case let .busy(path):
+            return "\(path): another ea-weights run is changing this folder; try again when it has finished"
         }
     }
 }

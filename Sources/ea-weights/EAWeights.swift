@@ -24,14 +24,10 @@ struct EAWeights: ParsableCommand {
         }
         do {
             try command.run()
-        } catch let error as ExitCode {
-            exit(withError: error)
-        } catch let error as ValidationError {
-            exit(withError: error)
-        } catch let error as CleanExit {
-            exit(withError: error)
         } catch {
-            exit(withError: OneLineError(error))
+            // ArgumentParser's own outcomes (help, exit codes, bad arguments) keep their form.
+            let own = error is ExitCode || error is ValidationError || error is CleanExit || exitCode(for: error) == .success
+            exit(withError: own ? error : OneLineError(error))
         }
     }
 }

@@ -267,7 +267,7 @@ struct ConcurrentRunCommandTests {
                 "--motion-module", tiny + "/motion_module.safetensors", "--lora", tiny + "/lora.safetensors", "--copy"]
     }
 
-    @Test("prepare and extract into a folder another run holds stop at once, naming it, and change nothing")
+    @Test("prepare and extract into a folder another run holds stop at once and change nothing")
     func busyFolderIsRefused() throws {
         let folder = try CLIRunner.temporaryDirectory()
         defer { AtomicOutput.removeTree(folder.path) }
@@ -281,9 +281,9 @@ struct ConcurrentRunCommandTests {
                               ["extract", Fixtures.eaTiny.path + "/tiny-pixart.tar", "--to", models]] {
                 let result = try CLIRunner.run(arguments)
                 #expect(result.status == 1)
-                #expect(result.stderr.contains("\(models): another ea-weights run (process \(getpid())) is changing this folder"),
+                #expect(result.stderr.contains("\(models): another ea-weights run is changing this folder"),
                         "\(arguments[0]): \(result.stderr)")
-                #expect(try FileManager.default.contentsOfDirectory(atPath: models) == before + [FolderLock.fileName])
+                #expect(try FileManager.default.contentsOfDirectory(atPath: models) == before)
             }
         }
         // Released: the same prepare now runs.

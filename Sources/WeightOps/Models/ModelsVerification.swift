@@ -283,8 +283,7 @@ private struct Checker {
                 }
                 continue
             }
-            // The claim file of a run that is (or was) changing the folder belongs to no model.
-            if (relative as NSString).lastPathComponent != FolderLock.fileName { files.append(relative) }
+            files.append(relative)
         }
         return files.sorted()
     }
