@@ -308,3 +308,53 @@ struct ConcurrentRunCommandTests {
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
     }
 }
+
+/// Ctrl-C (or SIGTERM) ends a long command within about a second, exit status 128 + the signal, leaving nothing.
+@Suite("interrupting long work", .serialized)
+struct InterruptCommandTests {
+    /// Starts `arguments`, waits (bounded) until a temporary output appears in `folder`, sends `signal`, and returns
+    /// the result with the seconds from the signal to the exit; nil when the command finished before it was hit.
+    static func interrupt(_ arguments: [String], watching folder: String, signal: Int32)
+        throws -> (result: CLIRunner.Result, seconds: Double)?
+    {
+        let (process, out, err) = try CLIRunner.start(arguments)
+        for _ in 0..<20_000 {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            if names.contains(where: AtomicOutput.isTemporaryName) || !process.isRunning { break }
+            usleep(1000)
+        }
+        guard process.isRunning else { _ = CLIRunner.finish(process, out, err); return nil }
+        let start = Date()
+        kill(process.processIdentifier, signal)
+        let result = CLIRunner.finish(process, out, err)
+        return (result, Date().timeIntervalSince(start))
+    }
+
+    @Test("merge-lora and convert of a large checkpoint stop on SIGINT and SIGTERM, leaving nothing",
+          arguments: [SIGINT, SIGTERM])
+    func mergeAndConvertStop(signal: Int32) throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { AtomicOutput.removeTree(folder.path) }
+        var config = MergeBenchmark.Config()
+        config.blocks = 3
+        config.rank = 64
+        let inputs = try MergeBenchmark.synthesize(in: folder.path, config: config)
+        let outputs = folder.appendingPathComponent("out").path
+        try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: false)
+        let commands = [
+            ["merge-lora", inputs.transformer, "--lora", inputs.lora, "--out", outputs + "/merged.safetensors"],
+            ["convert", inputs.transformer, "--to", "int8", "--out", outputs + "/int8.safetensors"],
+        ]
+        var interrupted = 0
+        defer { #expect(interrupted > 0, "every command finished before the signal: the inputs are too small") }
+        for arguments in commands {
+            guard let (result, seconds) = try Self.interrupt(arguments, watching: outputs, signal: signal) else { continue }
+            interrupted += 1
+            #expect(result.status == 128 + signal, "\(arguments[0]): \(result.stderr)")
+            #expect(result.stderr.contains("interrupted"), "\(arguments[0]): \(result.stderr)")
+            // About a second: a stop the work does not reach in 0.8 s is forced, plus the child's exit.
+            #expect(seconds < 2, "\(arguments[0]) took \(seconds) s to stop")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: outputs).isEmpty)
+        }
+    }
+}
