@@ -65,6 +65,20 @@ struct TokenizerTests {
         #expect(fits.tokenCount == fits.pieces.count)
     }
 
+    @Test("a prompt ending in a typed </s> exactly at the limit is not truncated; one token more is")
+    func typedEOSAtTheLimit() throws {
+        let tokenizer = try T5Tokenizer(directory: Self.directory)
+        let prompt = String(repeating: "sunset ", count: 10) + "</s>"
+        let length = try tokenizer.tokenize(T5Tokenizer.preprocess(prompt)).count   // the typed </s> included
+        let exact = try tokenizer.encode(prompt, maxLength: length)
+        #expect(exact.tokenCount == length)
+        #expect(!exact.truncated && exact.dropped.isEmpty, "every id of the prompt reaches the model")
+        #expect(exact.ids.last == Int32(tokenizer.eosID) && exact.mask.allSatisfy { $0 == 1 })
+        let cut = try tokenizer.encode(prompt, maxLength: length - 1)
+        #expect(cut.truncated && !cut.dropped.isEmpty)
+        #expect(cut.ids.count == length - 1 && cut.ids.last == Int32(tokenizer.eosID))
+    }
+
     @Test("special tokens typed in the prompt keep their ids; </s> is not doubled at the end")
     func specialTokensInText() throws {
         let tokenizer = try T5Tokenizer(directory: Self.directory)

@@ -89,10 +89,10 @@ public final class T5Tokenizer: Sendable {
         var ids = pieces.map(id(of:))
         let endsWithEOS = ids.last == eosID
         let tokenCount = ids.count + (endsWithEOS ? 0 : 1)
+        let untruncated = endsWithEOS ? ids : ids + [eosID]
         // prepare_for_model: one place is always reserved for </s>, then `_add_eos_if_not_present`.
-        let truncated = ids.count + 1 > maxLength
         var dropped: [String] = []
-        if truncated {
+        if ids.count + 1 > maxLength {
             ids.removeLast(ids.count + 1 - maxLength)
             dropped = Array(pieces[ids.count...])
             pieces.removeLast(dropped.count)
@@ -101,6 +101,9 @@ public final class T5Tokenizer: Sendable {
             ids.append(eosID)
             pieces.append(model.piece(of: eosID) ?? "</s>")
         }
+        // A typed </s> exactly at the limit is cut and appended again: the model sees every id of the prompt.
+        let truncated = ids != untruncated
+        if !truncated { dropped = [] }
         let padding = maxLength - ids.count
         return Encoding(ids: ids.map { Int32(truncatingIfNeeded: $0) } + Array(repeating: Int32(truncatingIfNeeded: padID), count: padding),
                         mask: Array(repeating: 1, count: ids.count) + Array(repeating: 0, count: padding),
