@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["Safetensors", "WeightOps", "Runner"]),
         .executableTarget(name: "ea-weights-fuzz", dependencies: ["FuzzTargets"]),
 
-        .target(name: "TestSupport", path: "Tests/Support"),
+        .target(name: "TestSupport", dependencies: ["Safetensors"], path: "Tests/Support"),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "WeightOpsTests", dependencies: ["TestSupport", "WeightOps", "Safetensors", "Bench"]),

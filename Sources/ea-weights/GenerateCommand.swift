@@ -44,25 +44,27 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "The prompt.")
     var prompt: String
 
+    // The defaults are GenerationRequest's: an option left out is passed on as nil.
     @Option(help: "The negative prompt (the pipeline's default is empty).")
-    var negativePrompt: String = ""
+    var negativePrompt: String?
 
-    @Option(help: ArgumentHelp("Euler, Euler-A, DPM++, PNDM or DDIM.", valueName: "name"))
-    var sampler: String = "DPM++"
+    @Option(help: ArgumentHelp("\(Sampler.names). (default: \(GenerationRequest.Defaults.sampler.rawValue))", valueName: "name"),
+            transform: Sampler.init(parsing:))
+    var sampler: Sampler?
 
-    @Option(help: "Denoising steps.")
-    var steps: Int = 30
+    @Option(help: "Denoising steps. (default: \(GenerationRequest.Defaults.steps))")
+    var steps: Int?
 
-    @Option(help: "Classifier-free guidance scale (1 or less turns guidance off).")
-    var guidance: Float = 6.0
+    @Option(help: "Classifier-free guidance scale (1 or less turns guidance off). (default: \(GenerationRequest.Defaults.guidanceScale))")
+    var guidance: Float?
 
-    @Option(help: "Seed of the PyTorch-compatible CPU generator.")
-    var seed: UInt64 = 43
+    @Option(help: "Seed of the PyTorch-compatible CPU generator. (default: \(GenerationRequest.Defaults.seed))")
+    var seed: UInt64?
 
     @Option(help: ArgumentHelp("Initial latents [1,C,F,H/8,W/8] from a safetensors file (KEY: the tensor, needed when it holds several).", valueName: "file[:key]"))
     var latents: String?
 
-    @Option(help: "Number of frames (default 16, or the --latents' frame count).")
+    @Option(help: "Number of frames (default \(GenerationRequest.Defaults.frames), or the --latents' frame count).")
     var frames: Int?
 
     @Option(help: "Height in pixels, a multiple of 8 × patch size (default: the transformer's sample size × 8).")
@@ -71,8 +73,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Width in pixels (default: as height).")
     var width: Int?
 
-    @Option(help: "Frames per second of .mp4 and .gif output.")
-    var fps: Int = 12
+    @Option(help: "Frames per second of .mp4 and .gif output. (default: \(GenerationRequest.Defaults.fps))")
+    var fps: Int?
 
     @Option(help: ArgumentHelp("The video: .mp4, .gif, .safetensors, or a folder for PNG frames.", valueName: "path"))
     var out: String
@@ -81,11 +83,8 @@ struct GenerateCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard Sampler(name: sampler) != nil else {
-            throw ValidationError("unknown sampler '\(sampler)'; use one of \(Sampler.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
-        guard fps >= 1 else { throw ValidationError("--fps must be at least 1") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
+        if let fps, fps < 1 { throw ValidationError("--fps must be at least 1") }
         _ = try VideoOutput.format(of: out)
     }
 
@@ -98,6 +97,7 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 
+    /// Ctrl-C is the pipeline's to act on: this only installs the handler and passes the flag on.
     private func generate() throws -> GenerationSummary {
         Interruption.install()
         let display = StageDisplay()
@@ -111,14 +111,10 @@ struct GenerateCommand: ParsableCommand {
         summary.stages.append(.init(stage: PipelineStage.loading.rawValue, seconds: Date().timeIntervalSince(loadStart)))
         summary.lora = pipeline.loraReport?.lines
 
-        let initial = try latents.map { try Self.readLatents($0) }
-        let size = pipeline.defaultSize
         let request = GenerationRequest(
-            prompt: prompt, negativePrompt: negativePrompt, sampler: Sampler(name: sampler) ?? .dpmSolverMultistep,
-            steps: steps, guidanceScale: guidance, seed: seed, initialLatents: initial,
-            frames: frames ?? initial?.shape[2] ?? 16,
-            height: height ?? initial.map { $0.shape[3] * pipeline.vaeScaleFactor } ?? size,
-            width: width ?? height ?? initial.map { $0.shape[4] * pipeline.vaeScaleFactor } ?? size)
+            prompt: prompt, negativePrompt: negativePrompt, sampler: sampler, steps: steps, guidanceScale: guidance,
+            seed: seed, initialLatents: try latents.map { try Self.readLatents($0) },
+            frames: frames, height: height, width: width, fps: fps)
 
         let pool = BufferPool.current
         var afterFirstStep: BufferPool.Statistics?, beforeLastStep: BufferPool.Statistics?, afterDenoising: BufferPool.Statistics?
@@ -143,14 +139,13 @@ struct GenerateCommand: ParsableCommand {
                                 allocatedByLastStep: beforeLastStep.flatMap { before in
                                     afterDenoising.map { $0.freshAllocations - before.freshAllocations }
                                 })
-        if Interruption.isRequested { throw RunnerError.cancelled(stage: "the VAE decode") }
         let writeStart = Date()
-        let format = try VideoOutput.write(video: video, fps: fps, to: out)
+        let format = try VideoOutput.write(video: video, fps: request.fps, to: out)
         summary.stages.append(.init(stage: "write", seconds: Date().timeIntervalSince(writeStart)))
         summary.output = .init(path: out, format: format.rawValue, frames: video.shape[2], height: video.shape[3],
-                               width: video.shape[4], fps: fps)
-        summary.request = .init(prompt: prompt, negativePrompt: negativePrompt, sampler: request.sampler.rawValue,
-                                steps: steps, guidance: guidance, seed: seed, latents: latents)
+                               width: video.shape[4], fps: request.fps)
+        summary.request = .init(prompt: request.prompt, negativePrompt: request.negativePrompt, sampler: request.sampler.rawValue,
+                                steps: request.steps, guidance: request.guidanceScale, seed: request.seed, latents: latents)
         return summary
     }
 

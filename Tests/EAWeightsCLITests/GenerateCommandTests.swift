@@ -4,8 +4,8 @@ import Testing
 import TestSupport
 
 /// `ea-weights generate` against the goldens of EasyAnimate's own pipeline (fixtures/ea-tiny/README.md):
-/// full text-to-video runs from `init_latents`, video max abs diff ≤ 1e-4 (DDIM ≤ 5e-4, its first step is
-/// ill-conditioned), the generator for Euler A's noise seeded 44.
+/// full text-to-video runs from `init_latents`, video max abs diff ≤ `Tolerances.video` (DDIM ≤
+/// `Tolerances.ddimVideo`, its first step is ill-conditioned), the generator for Euler A's noise seeded 44.
 @Suite("generate command", .serialized)
 struct GenerateCommandTests {
     /// The golden runs' settings (goldens/settings.json), read rather than copied.
@@ -29,6 +29,7 @@ struct GenerateCommandTests {
 
     static let pipelineSeed = "44"
 
+    /// Runs `generate` from the golden's initial latents; the output file must hold exactly the `video` tensor.
     func generate(sampler: String, golden: String, extra: [String] = []) throws -> (video: TensorView, result: CLIRunner.Result, folder: URL) {
         let settings = try Settings()
         let folder = try CLIRunner.temporaryDirectory()
@@ -39,22 +40,37 @@ struct GenerateCommandTests {
             "--seed", Self.pipelineSeed, "--latents", Fixtures.golden(golden) + ":init_latents", "--out", out,
         ] + extra)
         #expect(result.status == 0, "\(result.stderr)")
-        return (try SafetensorsFile(path: out).tensor("video"), result, folder)
+        let file = try SafetensorsFile(path: out)
+        #expect(file.keys == ["video"])
+        return (try file.tensor("video"), result, folder)
     }
 
-    static func maxAbsDifference(_ a: TensorView, _ b: TensorView) -> Float {
-        zip(a.toFloat32(), b.toFloat32()).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    /// The video against the golden tensor `key` of `file`: the same shape, then every value within `tolerance`.
+    static func expectMatches(_ video: TensorView, golden file: String, key: String = "video", tolerance: Float) throws {
+        let golden = try SafetensorsFile(path: Fixtures.golden(file)).tensor(key)
+        try #require(video.shape == golden.shape)
+        let diff = GoldenComparison.maxAbsDifference(video.toFloat32(), golden.toFloat32())
+        #expect(diff <= tolerance, "\(file):\(key): max abs diff \(diff)")
     }
 
-    @Test("every sampler reproduces EasyAnimate's video from the same initial latents",
-          arguments: [("Euler", "Euler", Float(1e-4)), ("Euler-A", "Euler_A", 1e-4), ("DPM++", "DPMpp", 1e-4),
-                      ("PNDM", "PNDM", 1e-4), ("DDIM", "DDIM", 5e-4)])
+    static let samplerGoldens = [("Euler", "Euler", Tolerances.video), ("Euler-A", "Euler_A", Tolerances.video),
+                                 ("DPM++", "DPMpp", Tolerances.video), ("PNDM", "PNDM", Tolerances.video),
+                                 ("DDIM", "DDIM", Tolerances.ddimVideo)]
+
+    @Test("every sampler reproduces EasyAnimate's video from the same initial latents", arguments: samplerGoldens)
     func samplerMatchesGolden(sampler: String, key: String, tolerance: Float) throws {
         let (video, _, folder) = try generate(sampler: sampler, golden: "pipeline.safetensors")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let golden = try SafetensorsFile(path: Fixtures.golden("pipeline.safetensors")).tensor(key)
-        #expect(video.shape == golden.shape)
-        #expect(Self.maxAbsDifference(video, golden) <= tolerance)
+        try Self.expectMatches(video, golden: "pipeline.safetensors", key: key, tolerance: tolerance)
+    }
+
+    @Test("the pipeline golden holds one video per sampler tested, and the initial latents")
+    func pipelineGoldenIsCovered() throws {
+        let golden = try SafetensorsFile(path: Fixtures.golden("pipeline.safetensors"))
+        #expect(Set(golden.keys) == Set(Self.samplerGoldens.map(\.1) + ["init_latents"]))
+        for name in ["pipeline_lora_dpmpp.safetensors", "pipeline_personalized_euler.safetensors"] {
+            #expect(Set(try SafetensorsFile(path: Fixtures.golden(name)).keys) == ["init_latents", "video"], "\(name)")
+        }
     }
 
     @Test("a LoRA merged in memory reproduces the LoRA run (DPM++)")
@@ -64,8 +80,7 @@ struct GenerateCommandTests {
             sampler: "DPM++", golden: "pipeline_lora_dpmpp.safetensors",
             extra: ["--lora", Fixtures.path("lora.safetensors") + ":\(settings.loraMultiplier)"])
         defer { try? FileManager.default.removeItem(at: folder) }
-        let golden = try SafetensorsFile(path: Fixtures.golden("pipeline_lora_dpmpp.safetensors")).tensor("video")
-        #expect(Self.maxAbsDifference(video, golden) <= 1e-4)
+        try Self.expectMatches(video, golden: "pipeline_lora_dpmpp.safetensors", tolerance: Tolerances.video)
         #expect(result.stdout.contains("applied"))
     }
 
@@ -75,8 +90,7 @@ struct GenerateCommandTests {
             sampler: "Euler", golden: "pipeline_personalized_euler.safetensors",
             extra: ["--transformer", Fixtures.path("personalized.safetensors")])
         defer { try? FileManager.default.removeItem(at: folder) }
-        let golden = try SafetensorsFile(path: Fixtures.golden("pipeline_personalized_euler.safetensors")).tensor("video")
-        #expect(Self.maxAbsDifference(video, golden) <= 1e-4)
+        try Self.expectMatches(video, golden: "pipeline_personalized_euler.safetensors", tolerance: Tolerances.video)
     }
 
     @Test("--json reports the stages, the output and the OpenBLAS core")
@@ -96,6 +110,26 @@ struct GenerateCommandTests {
         #expect(stages.contains("denoising") && stages.contains("VAE decode"))
         #expect((json["blasCore"] as? String).map { !$0.isEmpty } == true)
         #expect(FileManager.default.fileExists(atPath: out))
+        // The options left out are the request's defaults.
+        let request = try #require(json["request"] as? [String: Any])
+        #expect(request["sampler"] as? String == "DPM++" && request["steps"] as? Int == 2)
+        #expect(request["guidance"] as? Double == 6 && request["seed"] as? Int == 43 && request["negativePrompt"] as? String == "")
+        #expect(output["fps"] as? Int == 8)
+    }
+
+    @Test("an unknown sampler is refused before any work, listing the names --help shows")
+    func unknownSamplerIsRefused() throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try CLIRunner.run(["generate", "--prompt", "x", "--sampler", "LMS",
+                                        "--out", folder.appendingPathComponent("x.mp4").path])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("unknown sampler 'LMS'; use one of Euler, Euler-A, DPM++, PNDM or DDIM"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
+        let help = try CLIRunner.run(["help", "generate"])
+        let text = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(text.contains("--sampler <name> Euler, Euler-A, DPM++, PNDM or DDIM. (default: DPM++)"))
+        #expect(text.contains("Denoising steps. (default: 30)") && text.contains("(default: 43)"))
     }
 
     @Test("a size that does not divide by 8 × patch size × grid cell is refused before any work")
@@ -135,8 +169,9 @@ struct GenerateCommandTests {
     }
 
     @Test("converted checkpoints (bf16, int8, fp8) load directly and still give the video, within their precision",
-          arguments: [("bf16", Float(0.002)), ("int8", 0.01), ("fp8", 0.03)])
-    func convertedCheckpointsGenerate(dtype: String, meanTolerance: Float) throws {
+          arguments: ["bf16", "int8", "fp8"])
+    func convertedCheckpointsGenerate(dtype: String) throws {
+        let meanTolerance = try #require(Tolerances.convertedVideoMean[dtype])
         let folder = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let converted = folder.appendingPathComponent("pixart").path
@@ -148,10 +183,11 @@ struct GenerateCommandTests {
             "--pixart", converted, "--motion-module", Fixtures.path("motion_module.safetensors"),
             "--config", Fixtures.path("easyanimate_video_motion_module_v1.yaml")])
         defer { try? FileManager.default.removeItem(at: outFolder) }
-        let golden = try SafetensorsFile(path: Fixtures.golden("pipeline.safetensors")).tensor("Euler").toFloat32()
-        let values = video.toFloat32()
-        let mean = zip(values, golden).reduce(Float(0)) { $0 + abs($1.0 - $1.1) } / Float(values.count)
-        #expect(mean <= meanTolerance)
+        let golden = try SafetensorsFile(path: Fixtures.golden("pipeline.safetensors")).tensor("Euler")
+        try #require(video.shape == golden.shape)
+        let values = video.toFloat32(), expected = golden.toFloat32()
+        let mean = zip(values, expected).reduce(Float(0)) { $0 + abs($1.0 - $1.1) } / Float(values.count)
+        #expect(mean <= meanTolerance, "\(dtype): mean abs diff \(mean)")
     }
 
     @Test("a models/ tree made by prepare is read from its standard places with the built-in v1 config")
@@ -164,8 +200,7 @@ struct GenerateCommandTests {
         #expect(prepared.status == 0, "\(prepared.stderr)")
         let (video, _, outFolder) = try generate(sampler: "Euler", golden: "pipeline.safetensors", extra: ["--models", models])
         defer { try? FileManager.default.removeItem(at: outFolder) }
-        let golden = try SafetensorsFile(path: Fixtures.golden("pipeline.safetensors")).tensor("Euler")
-        #expect(Self.maxAbsDifference(video, golden) <= 1e-4)
+        try Self.expectMatches(video, golden: "pipeline.safetensors", key: "Euler", tolerance: Tolerances.video)
     }
 
     @Test("Ctrl-C stops generation between steps, exits 130 and writes nothing")

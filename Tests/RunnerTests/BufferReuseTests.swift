@@ -108,7 +108,7 @@ struct BufferReuseTests {
 
     @Test("the VAE decodes a second frame without new buffers")
     func vaeFrames() throws {
-        let vae = try VAEDecoder(folder: Fixtures.path("tiny-pixart/vae"))
+        let vae = try VAEDecoder.load(folder: Fixtures.path("tiny-pixart/vae"))
         let golden = try SafetensorsFile(path: Fixtures.golden("vae_decode.safetensors"))
         let view = try golden.tensor("latents")
         let latents = Tensor(shape: view.shape, storage: view.toFloat32())   // [2, C, h, w]: two frames

@@ -26,17 +26,15 @@ struct InMemoryLoRATests {
         // The files are unlinked as soon as they are mapped.
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
 
-        for (file, golden) in [(merged.transformer, "merged_lora_transformer3d.safetensors"),
-                               (merged.textEncoder, "merged_lora_text_encoder.safetensors")] {
+        for (base, file, golden) in [(transformer as any StateDict, merged.transformer, "merged_lora_transformer3d.safetensors"),
+                                     (textEncoder, merged.textEncoder, "merged_lora_text_encoder.safetensors")] {
             let file = try #require(file)
-            let reference = try SafetensorsFile(path: Fixtures.golden(golden))
             #expect(!file.keys.isEmpty)
-            for key in file.keys {
-                let tensor = try file.tensor(key)
-                #expect(tensor.dtype == .f32, "\(key)")
-                let expected = try reference.tensor(key).toFloat32()
-                #expect(Fixtures.maxAbsDiff(tensor.toFloat32(), expected) <= 1e-6, "\(key)")
-            }
+            #expect(file.keys.allSatisfy { file.info($0)?.dtype == .f32 }, "\(golden)")
+            // The merged tensors layered over the checkpoint, as the pipeline loads them, are the golden state dict.
+            let problems = try GoldenComparison.stateDictProblems(LayeredStateDict([base, file]), golden: SafetensorsFile(path: Fixtures.golden(golden)),
+                                                                  tolerance: Tolerances.stateDict, ignoring: GoldenComparison.isLeftOutOfGoldens)
+            #expect(problems.isEmpty, "\(golden): \(problems.prefix(5))")
         }
         #expect(merged.report.applied == merged.report.total)
     }

@@ -14,11 +14,6 @@ struct SchedulerTests {
         .euler: "Euler", .eulerAncestral: "Euler_A", .dpmSolverMultistep: "DPMpp", .pndm: "PNDM", .ddim: "DDIM",
     ]
 
-    /// fixtures/ea-tiny/README.md: max abs diff <= 1e-5 * max(1, max|golden|).
-    static func tolerance(_ golden: [Double]) -> Double {
-        1e-5 * max(1, golden.map(abs).max() ?? 0)
-    }
-
     static func values(_ file: SafetensorsFile, _ key: String) throws -> [Double] {
         let view = try file.tensor(key)
         guard view.dtype == .f64 else { return view.toFloat32().map(Double.init) }
@@ -48,9 +43,9 @@ struct SchedulerTests {
 
         let timesteps = try Self.values(golden, "\(prefix).timesteps")
         #expect(scheduler.timesteps.count == timesteps.count)
-        #expect(Self.maxDifference(scheduler.timesteps, timesteps) <= Self.tolerance(timesteps), "\(prefix).timesteps")
+        #expect(Self.maxDifference(scheduler.timesteps, timesteps) <= Tolerances.schedulerStep(timesteps), "\(prefix).timesteps")
         let sigma = try Self.values(golden, "\(prefix).init_noise_sigma")
-        #expect(Self.maxDifference([Double(scheduler.initNoiseSigma)], sigma) <= Self.tolerance(sigma), "\(prefix).init_noise_sigma")
+        #expect(Self.maxDifference([Double(scheduler.initNoiseSigma)], sigma) <= Tolerances.schedulerStep(sigma), "\(prefix).init_noise_sigma")
 
         var sample = try golden.tensor("\(prefix).sample0").toFloat32()
         var generator = TorchGenerator(seed: 43)
@@ -58,27 +53,40 @@ struct SchedulerTests {
             let modelInput = try scheduler.scaleModelInput(sample, timestep: t)
             let expectedInput = try Self.values(golden, "\(prefix).model_input.\(i)")
             let inputDiff = Self.maxDifference(modelInput.map(Double.init), expectedInput)
-            #expect(inputDiff <= Self.tolerance(expectedInput), "\(prefix).model_input.\(i): max abs diff \(inputDiff)")
+            #expect(inputDiff <= Tolerances.schedulerStep(expectedInput), "\(prefix).model_input.\(i): max abs diff \(inputDiff)")
 
             let offset = Float(0.05 * Double(i + 1))
             let modelOutput = modelInput.map { tanhf($0) * 0.7 + offset }
             sample = try scheduler.step(modelOutput: modelOutput, timestep: t, sample: sample, generator: &generator)
             let expected = try Self.values(golden, "\(prefix).prev_sample.\(i)")
             let diff = Self.maxDifference(sample.map(Double.init), expected)
-            #expect(diff <= Self.tolerance(expected), "\(prefix).prev_sample.\(i): max abs diff \(diff)")
+            #expect(diff <= Tolerances.schedulerStep(expected), "\(prefix).prev_sample.\(i): max abs diff \(diff)")
         }
         #expect(golden.info("\(prefix).prev_sample.\(scheduler.timesteps.count)") == nil, "\(prefix): golden has more steps")
     }
 
-    @Test("sampler names: the CLI spellings, case-insensitive, and EasyAnimate's 'Euler A'")
-    func samplerNames() {
-        #expect(Sampler(name: "Euler") == .euler)
-        #expect(Sampler(name: "euler-a") == .eulerAncestral)
-        #expect(Sampler(name: "Euler A") == .eulerAncestral)
-        #expect(Sampler(name: "DPM++") == .dpmSolverMultistep)
-        #expect(Sampler(name: "pndm") == .pndm)
-        #expect(Sampler(name: "DDIM") == .ddim)
-        #expect(Sampler(name: "LMS") == nil)
+    @Test("sampler names: the CLI spellings, case-insensitive, and EasyAnimate's 'Euler A'; others list the names")
+    func samplerNames() throws {
+        #expect(try Sampler(parsing: "Euler") == .euler)
+        #expect(try Sampler(parsing: "euler-a") == .eulerAncestral)
+        #expect(try Sampler(parsing: "Euler A") == .eulerAncestral)
+        #expect(try Sampler(parsing: "DPM++") == .dpmSolverMultistep)
+        #expect(try Sampler(parsing: "pndm") == .pndm)
+        #expect(try Sampler(parsing: "DDIM") == .ddim)
+        #expect(Sampler.names == "Euler, Euler-A, DPM++, PNDM or DDIM")
+        #expect {
+            _ = try Sampler(parsing: "LMS")
+        } throws: { error in
+            "\(error)" == "unknown sampler 'LMS'; use one of Euler, Euler-A, DPM++, PNDM or DDIM"
+        }
+    }
+
+    @Test("the scheduler golden holds exactly the five samplers at 5 and 30 steps")
+    func goldenCoversEverySampler() throws {
+        let golden = try SafetensorsFile(path: Fixtures.golden("schedulers.safetensors"))
+        let prefixes = Set(golden.keys.compactMap { $0.split(separator: ".").first.map(String.init) })
+        let expected = Set(Sampler.allCases.flatMap { sampler in [5, 30].map { "\(Self.goldenNames[sampler] ?? "")_\($0)" } })
+        #expect(prefixes == expected)
     }
 
     @Test("the yaml gives exactly its four noise_scheduler_kwargs")

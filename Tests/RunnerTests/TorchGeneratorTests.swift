@@ -6,9 +6,6 @@ import TestSupport
 
 @Suite("TorchGenerator")
 struct TorchGeneratorTests {
-    /// fixtures/ea-tiny/README.md: randn max abs diff <= 1e-6.
-    static let tolerance: Float = 1e-6
-
     @Test("randn equals torch.randn(shape, generator=torch.Generator('cpu').manual_seed(N)) for every golden seed and shape")
     func randnMatchesTorch() throws {
         let golden = try SafetensorsFile(path: Fixtures.golden("torch_cpu_randn.safetensors"))
@@ -20,8 +17,8 @@ struct TorchGeneratorTests {
             var generator = TorchGenerator(seed: seed)
             let drawn = try generator.randn(shape: expected.shape)
             #expect(drawn.shape == expected.shape)
-            let worst = zip(drawn.storage, expected.toFloat32()).map { abs($0 - $1) }.max() ?? .infinity
-            #expect(worst <= Self.tolerance, "\(key): max abs diff \(worst)")
+            let worst = GoldenComparison.maxAbsDifference(drawn.storage, expected.toFloat32())
+            #expect(worst <= Tolerances.randomNumbers, "\(key): max abs diff \(worst)")
         }
     }
 

@@ -23,11 +23,4 @@ public enum Fixtures {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
-
-    public static func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
-        precondition(a.count == b.count)
-        var m: Float = 0
-        for i in a.indices { m = max(m, abs(a[i] - b[i])) }
-        return m
-    }
 }

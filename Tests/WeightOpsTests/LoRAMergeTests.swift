@@ -6,8 +6,6 @@ import TestSupport
 
 @Suite("LoRA merge")
 struct LoRAMergeTests {
-    /// The fixture README: merged state dicts are within 1e-6 (max abs) per tensor of EasyAnimate's.
-    static let tolerance: Float = 1e-6
     static let multiplier = 0.55
 
     static func transformer3D() throws -> StateDictUnion {
@@ -19,13 +17,17 @@ struct LoRAMergeTests {
         return try StateDictUnion((1...3).map { try SafetensorsFile(path: "\(folder)/model-0000\($0)-of-00003.safetensors") })
     }
 
+    /// The plan's merged state dict against the golden: the same keys and shapes (the merge keeps the base's),
+    /// every tensor within the fixture README's 1e-6.
     static func expectMatchesGolden(_ plan: LoRAMergePlan, golden name: String) throws {
         let golden = try SafetensorsFile(path: Fixtures.golden(name))
+        let base = try #require(plan.components.first).base
+        #expect(Set(base.keys.filter { !GoldenComparison.isLeftOutOfGoldens($0) }) == Set(golden.keys))
         for key in golden.keys {
-            let expected = try golden.tensor(key).toFloat32()
-            let actual = try plan.mergedTensor(key: key)
-            let diff = Fixtures.maxAbsDiff(actual, expected)
-            #expect(diff <= tolerance, "\(key): max abs diff \(diff)")
+            let expected = try golden.tensor(key)
+            #expect(base.info(key)?.shape == expected.shape, "\(key)")
+            let diff = GoldenComparison.maxAbsDifference(try plan.mergedTensor(key: key), expected.toFloat32())
+            #expect(diff <= Tolerances.stateDict, "\(key): max abs diff \(diff)")
         }
     }
 
@@ -75,7 +77,7 @@ struct LoRAMergeSemanticsTests {
         for key in plan.components[0].updates.keys {
             let restored = try plan.mergedTensor(key: key)
             let original = try base.tensor(key).toFloat32()
-            #expect(Fixtures.maxAbsDiff(restored, original) <= 1e-6, "\(key)")
+            #expect(GoldenComparison.maxAbsDifference(restored, original) <= Tolerances.stateDict, "\(key)")
         }
     }
 
@@ -88,7 +90,8 @@ struct LoRAMergeSemanticsTests {
         let golden = try SafetensorsFile(path: Fixtures.golden("merged_lora_transformer3d.safetensors"))
         // 0.25 + 0.30 = 0.55: the same update in two steps, equal up to float32 rounding of the extra step.
         for key in twice.components[0].updates.keys {
-            #expect(Fixtures.maxAbsDiff(try twice.mergedTensor(key: key), try golden.tensor(key).toFloat32()) <= 2e-6, "\(key)")
+            let diff = GoldenComparison.maxAbsDifference(try twice.mergedTensor(key: key), try golden.tensor(key).toFloat32())
+            #expect(diff <= Tolerances.stateDictMergedInTwoSteps, "\(key)")
         }
     }
 

@@ -5,10 +5,10 @@ import Foundation
 /// `to_v` projections, scaled dot-product attention over `heads` heads, `to_out.0` output projection.
 /// Self-attention when called without a context, cross-attention with one.
 public struct Attention: Sendable {
-    public let toQ: Linear   // (heads·headDim, queryDim)
-    public let toK: Linear   // (heads·headDim, contextDim)
-    public let toV: Linear   // (heads·headDim, contextDim)
-    public let toOut: Linear // (queryDim, heads·headDim)
+    public let toQ: Linear   // to_q (heads·headDim, queryDim)
+    public let toK: Linear   // to_k (heads·headDim, contextDim)
+    public let toV: Linear   // to_v (heads·headDim, contextDim)
+    public let toOut: Linear // to_out.0 (queryDim, heads·headDim)
     public let heads: Int
     public let headDim: Int
 

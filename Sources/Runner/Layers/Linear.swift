@@ -12,14 +12,6 @@ public struct Linear: Sendable {
         bias = hasBias ? try w.parameter("bias", shape: [outFeatures]) : nil
     }
 
-    /// Reads in/out sizes from the checkpoint (for layers whose size the config does not state).
-    public init(_ w: WeightScope, bias hasBias: Bool = true) throws {
-        guard let shape = w.shape(of: "weight"), shape.count == 2 else {
-            throw RunnerError.missingWeight(key: w.key("weight"), source: w.store.name)
-        }
-        try self.init(w, in: shape[1], out: shape[0], bias: hasBias)
-    }
-
     /// x: [..., in] → [..., out]
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == inFeatures, "Linear \(weight.key): input \(x.shape), expected last dim \(inFeatures)")

@@ -16,7 +16,8 @@ public struct DenoisingLoop {
 
     /// Runs every timestep of `scheduler` (already `setTimesteps`) from `latents` (already × init_noise_sigma).
     /// `model(input, t)` receives the doubled batch [uncond; cond] when guidance is on and returns the raw
-    /// transformer output [B, outChannels, F, h, w]. `onStep(i, count)` reports progress.
+    /// transformer output [B, outChannels, F, h, w]. `onStep(i, count)` reports progress. `isCancelled` is
+    /// polled before each step; when it answers yes the loop throws `RunnerError.cancelled`.
     public func run(
         latents initial: Tensor,
         scheduler: inout any Scheduler,
@@ -30,7 +31,7 @@ public struct DenoisingLoop {
         var latents = initial.copy()
         let timesteps = scheduler.timesteps
         for (i, t) in timesteps.enumerated() {
-            if isCancelled() { throw RunnerError.cancelled(stage: "denoising step \(i + 1)/\(timesteps.count)") }
+            try Self.stopIfCancelled(isCancelled, during: "denoising step \(i + 1)/\(timesteps.count)")
             let batchInput = usesGuidance ? Tensor.concatenate([latents, latents]) : latents
             let input = try scheduler.scaleModelInput(batchInput, timestep: t)
             let output = try model(input, t)
@@ -40,6 +41,12 @@ public struct DenoisingLoop {
             onStep(i + 1, timesteps.count)
         }
         return latents
+    }
+
+    /// The one place a generation is cancelled (Ctrl-C): before each denoising step here, and between the
+    /// frames the VAE decodes after the loop (`EasyAnimatePipeline.generate`).
+    static func stopIfCancelled(_ isCancelled: () -> Bool, during stage: @autoclosure () -> String) throws {
+        if isCancelled() { throw RunnerError.cancelled(stage: stage()) }
     }
 
     /// uncond + scale · (cond − uncond) over the two halves of the batch.

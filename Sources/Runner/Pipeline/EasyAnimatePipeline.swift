@@ -1,5 +1,4 @@
 import Foundation
-import Numerics
 import Safetensors
 import WeightOps
 
@@ -19,9 +18,9 @@ public final class EasyAnimatePipeline {
     /// Pixels per latent cell: 2^(VAE levels − 1).
     public let vaeScaleFactor: Int
 
-    /// Loads every component, checking that each weight file holds exactly what its model binds.
+    /// Loads every component through its model's loader (`T5Encoder.load`, `Transformer3D.load`,
+    /// `VAEDecoder.load`), which checks OpenBLAS first and that each weight file holds exactly what the model binds.
     public init(paths: ModelPaths, loras: [LoRASpec] = []) throws {
-        try BLAS.ensureAvailable()
         try ModelLocator.validate(paths)
         self.paths = paths
         let folder = URL(fileURLWithPath: paths.pixart)
@@ -47,15 +46,13 @@ public final class EasyAnimatePipeline {
         }
 
         tokenizer = try T5Tokenizer(directory: component("tokenizer"))
+        // The LoRA-merged tensors, when there are any, are the top layer of each store.
         let textStore = WeightStore(name: component("text_encoder"),
                                     layers: [textEncoderDict] + (merged.textEncoder.map { [$0] } ?? []))
-        textEncoder = try T5Encoder(store: textStore, config: T5Config(path: component("text_encoder")))
-        try textStore.requireAllConsumed(ignoring: T5Encoder.isIgnoredKey)
-
+        textEncoder = try T5Encoder.load(textStore, config: T5Config(path: component("text_encoder")))
         let transformerStore = WeightStore(name: transformerDict.path, layers: layers + (merged.transformer.map { [$0] } ?? []))
-        transformer = try Transformer3D(store: transformerStore, config: transformerConfig,
-                                        motionModuleSource: paths.motionModule)
-        vae = try VAEDecoder(folder: component("vae"))
+        transformer = try Transformer3D.load(transformerStore, config: transformerConfig, motionModuleSource: paths.motionModule)
+        vae = try VAEDecoder.load(folder: component("vae"))
         vaeScaleFactor = vae.config.spatialScale
     }
 
@@ -74,19 +71,21 @@ public final class EasyAnimatePipeline {
         vaeScaleFactor * transformer.config.patchSize * (transformer.config.motionModule?.blockSize ?? 1)
     }
 
-    /// The latent shape of a request: [1, C, F, H/8, W/8].
+    /// The latent shape of a request: [1, C, F, H/8, W/8], with the size `request.videoSize` resolves for this model.
     public func latentShape(_ request: GenerationRequest) throws -> [Int] {
+        let (frames, height, width) = request.videoSize(defaultSize: defaultSize, vaeScaleFactor: vaeScaleFactor)
         let multiple = sizeMultiple
-        guard request.height > 0, request.width > 0, request.height % multiple == 0, request.width % multiple == 0 else {
+        guard height > 0, width > 0, height % multiple == 0, width % multiple == 0 else {
             let grid = transformer.config.motionModule.map { " × motion-module grid \($0.blockSize)" } ?? ""
             throw RunnerError.invalidInput(
-                "height and width must be positive multiples of \(multiple) (VAE factor \(vaeScaleFactor) × patch size \(transformer.config.patchSize)\(grid)); got \(request.height)x\(request.width)")
+                "height and width must be positive multiples of \(multiple) (VAE factor \(vaeScaleFactor) × patch size \(transformer.config.patchSize)\(grid)); got \(height)x\(width)")
         }
-        guard request.frames > 0 else { throw RunnerError.invalidInput("frames must be at least 1; got \(request.frames)") }
-        return [1, transformer.config.inChannels, request.frames, request.height / vaeScaleFactor, request.width / vaeScaleFactor]
+        guard frames > 0 else { throw RunnerError.invalidInput("frames must be at least 1; got \(frames)") }
+        return [1, transformer.config.inChannels, frames, height / vaeScaleFactor, width / vaeScaleFactor]
     }
 
-    /// Generates a video [1, 3, F, H, W] with values in [0, 1]. `isCancelled` is polled between steps (Ctrl-C).
+    /// Generates a video [1, 3, F, H, W] with values in [0, 1]. `isCancelled` (Ctrl-C) is polled before each
+    /// denoising step and between decoded frames; when it answers yes this throws `RunnerError.cancelled`.
     public func generate(_ request: GenerationRequest, isCancelled: () -> Bool = { false },
                          onEvent: (PipelineEvent) -> Void = { _ in }) throws -> Tensor {
         let shape = try latentShape(request)
@@ -119,11 +118,14 @@ public final class EasyAnimatePipeline {
             }, isCancelled: isCancelled, onStep: { onEvent(.progress(.denoising, done: $0, total: $1)) })
         }
         pool.drain()
-        if isCancelled() { throw RunnerError.cancelled(stage: "the VAE decode") }
+        try DenoisingLoop.stopIfCancelled(isCancelled, during: "the VAE decode")
         defer { pool.drain() }
         return try withoutActuallyEscaping(onEvent) { onEvent in
             try timed(.vae, onEvent) {
-                try vae.decodeVideo(latents, progress: { onEvent(.progress(.vae, done: $0, total: $1)) })
+                try vae.decodeVideo(latents, progress: { done, total in
+                    try DenoisingLoop.stopIfCancelled(isCancelled, during: "the VAE decode")
+                    onEvent(.progress(.vae, done: done, total: total))
+                })
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 import Safetensors
 import WeightOps
 
@@ -26,6 +27,8 @@ public enum InMemoryLoRA {
     /// (default: $TMPDIR or /tmp), which needs room for the tensors the LoRAs change.
     public static func merge(_ specs: [LoRASpec], transformer: any StateDict, textEncoder: any StateDict,
                              temporaryFolder: String = FileManager.default.temporaryDirectory.path) throws -> Merged {
+        // The merge computes with sgemm before any model is loaded.
+        try BLAS.ensureAvailable()
         let files = try specs.map { try LoRAFile(path: $0.path) }
         let plan = LoRAMergePlan(components: [("transformer", transformer, .transformer),
                                               ("text_encoder", textEncoder, .textEncoder)],

@@ -121,8 +121,8 @@ struct TimestepConditioning: Sendable {
 
 /// diffusers' `PixArtAlphaTextProjection` (`caption_projection`): linear_1, GELU(tanh), linear_2.
 struct CaptionProjection: Sendable {
-    let linear1: Linear   // (width, caption channels)
-    let linear2: Linear   // (width, width)
+    let linear1: Linear   // linear_1 (width, caption channels)
+    let linear2: Linear   // linear_2 (width, width)
 
     init(_ w: WeightScope, captionChannels: Int, width: Int) throws {
         linear1 = try Linear(w.scope("linear_1"), in: captionChannels, out: width)

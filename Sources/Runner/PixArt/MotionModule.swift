@@ -9,7 +9,7 @@ import Foundation
 struct MotionModule: Sendable {
     let norm: GroupNorm        // temporal_transformer.norm (C,)
     let projIn: Linear         // temporal_transformer.proj_in: (inner, C)
-    let blocks: [TemporalBlock]
+    let blocks: [TemporalBlock]  // temporal_transformer.transformer_blocks.i
     let projOut: Linear        // temporal_transformer.proj_out: (C, inner)
     let config: MotionModuleConfig
 
@@ -76,10 +76,10 @@ struct TemporalLayout: Sendable {
 
 /// motion_module.py `TemporalTransformerBlock`: `attention_blocks.i` after `norms.i`, then `ff` (GEGLU) after `ff_norm`.
 struct TemporalBlock: Sendable {
-    let attentions: [TemporalSelfAttention]
-    let norms: [LayerNorm]
-    let ff: FeedForward
-    let ffNorm: LayerNorm
+    let attentions: [TemporalSelfAttention]   // attention_blocks.i
+    let norms: [LayerNorm]                    // norms.i (dim,)
+    let ff: FeedForward                       // ff (GEGLU)
+    let ffNorm: LayerNorm                     // ff_norm (dim,)
 
     init(_ w: WeightScope, dim: Int, config: MotionModuleConfig, headDim: Int) throws {
         attentions = try (0..<config.attentionBlocks).map {
@@ -104,7 +104,7 @@ struct TemporalBlock: Sendable {
 /// frame is added to the (normalized) input, tokens are regrouped into temporal sequences, attended (no bias on
 /// q/k/v, scale 1/√headDim) and put back.
 struct TemporalSelfAttention: Sendable {
-    let attention: Attention
+    let attention: Attention   // to_q, to_k, to_v (no bias), to_out.0
     /// pos_encoder.pe [1, maxLength, dim]: the checkpoint's buffer when it has one (EasyAnimate loads it),
     /// otherwise recomputed as `PositionalEncoding` builds it.
     let positionEncoding: Parameter?

@@ -18,12 +18,24 @@ public struct Transformer3D: Sendable {
     let normOut: LayerNorm                  // norm_out (no affine, eps 1e-6)
     let projOut: Linear                     // proj_out: (p·p·out, width)
 
-    /// Binds every weight of `store` by its checkpoint key; a missing, misshapen or unused weight is an error.
-    /// `motionModuleSource` names the motion module in errors (default: the store's name).
-    public init(store: WeightStore, config: PixArtConfig, motionModuleSource: String? = nil) throws {
-        let root = store.root
+    /// Builds the transformer from `weights`: every weight of `config`'s model must be there with its shape, and
+    /// nothing else; motion-module weights that do not fit are reported as such, naming `motionModuleSource`
+    /// (default: the store's name).
+    public static func load(_ weights: WeightStore, config: PixArtConfig, motionModuleSource: String? = nil) throws -> Transformer3D {
+        try weights.load { try Transformer3D($0, config: config, motionSource: motionModuleSource ?? weights.name) }
+    }
+
+    /// The 3D model as EasyAnimate assembles it: the 2D `backbone` (diffusers transformer weights or a
+    /// personalized backbone) with `motionModule` (e.g. easyanimate_v1_mm.safetensors) loaded over it.
+    public static func load(config: PixArtConfig, backbone: StateDict, motionModule: StateDict?) throws -> Transformer3D {
+        let layers = [backbone] + (motionModule.map { [$0] } ?? [])
+        let name = motionModule.map { "\(backbone.path) with \($0.path)" } ?? backbone.path
+        return try load(WeightStore(name: name, layers: layers), config: config, motionModuleSource: motionModule?.path)
+    }
+
+    private init(_ root: WeightScope, config: PixArtConfig, motionSource: String) throws {
+        let store = root.store
         let width = config.width
-        let motionSource = motionModuleSource ?? store.name
         self.config = config
         if let motion = config.motionModule {
             try motion.validate(channels: width, source: motionSource)
@@ -53,26 +65,14 @@ public struct Transformer3D: Sendable {
         projOut = try Linear(root.scope("proj_out"), in: width,
                              out: config.patchSize * config.patchSize * config.outChannels)
 
-        let unused = store.unusedKeys()
-        let temporal = unused.filter { $0.contains(".attn_temporal.") }
+        // Unbound temporal weights get their own explanation before `load` reports any other unused key.
+        let temporal = store.unusedKeys().filter { $0.contains(".attn_temporal.") }
         if !temporal.isEmpty {
             let reason = config.motionModule == nil
                 ? "holds motion module weights (\(temporal.count), e.g. \(temporal[0])) but the model was configured as the 2D transformer; give the EasyAnimate yaml"
                 : "the motion module does not fit this transformer: \(temporal.count) weight(s) it does not use, e.g. \(temporal[0]) (the transformer has \(config.numLayers) blocks; the yaml's motion_module_kwargs give \(config.motionModule?.numTransformerBlocks ?? 0) temporal block(s) of \(config.motionModule?.attentionBlocks ?? 0) attention(s))"
             throw RunnerError.invalidConfig(path: config.motionModule == nil ? store.name : motionSource, reason: reason)
         }
-        try store.requireAllConsumed()
-    }
-
-    /// The 3D model as EasyAnimate assembles it: the 2D `backbone` (diffusers transformer weights or a
-    /// personalized backbone) with `motionModule` (e.g. easyanimate_v1_mm.safetensors) loaded over it, and
-    /// optional `replacements` (LoRA-merged tensors) over both.
-    public static func load(config: PixArtConfig, backbone: StateDict, motionModule: StateDict?,
-                            replacements: [String: Tensor] = [:]) throws -> Transformer3D {
-        let layers = [backbone] + (motionModule.map { [$0] } ?? [])
-        let name = motionModule.map { "\(backbone.path) with \($0.path)" } ?? backbone.path
-        let store = WeightStore(name: name, layers: layers, replacements: replacements)
-        return try Transformer3D(store: store, config: config, motionModuleSource: motionModule?.path)
     }
 
     /// Rewrites a binding error inside a motion module (`attn_temporal`) as "the motion module does not fit".

@@ -13,7 +13,7 @@ struct TransformerBlock: Sendable {
     let attn1: Attention
     let attn2: Attention
     let ff: FeedForward
-    let motionModule: MotionModule?
+    let motionModule: MotionModule?   // attn_temporal (EasyAnimate's 3D model)
     let width: Int
 
     init(_ w: WeightScope, config: PixArtConfig, motionScope: WeightScope?) throws {

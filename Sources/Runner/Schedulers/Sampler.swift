@@ -7,10 +7,19 @@ public enum Sampler: String, CaseIterable, Sendable {
     case pndm = "PNDM"
     case ddim = "DDIM"
 
-    /// Accepts the CLI names case-insensitively, and EasyAnimate's spelling `Euler A`.
-    public init?(name: String) {
+    /// The names `--sampler` takes, for help texts and errors: "Euler, Euler-A, DPM++, PNDM or DDIM".
+    public static var names: String {
+        let all = allCases.map(\.rawValue)
+        return all.dropLast().joined(separator: ", ") + " or " + (all.last ?? "")
+    }
+
+    /// The one sampler-name parser: the CLI names case-insensitively, and EasyAnimate's spelling `Euler A`; any
+    /// other name is an error listing `names`.
+    public init(parsing name: String) throws {
         let folded = name.lowercased().replacingOccurrences(of: " ", with: "-")
-        guard let sampler = Sampler.allCases.first(where: { $0.rawValue.lowercased() == folded }) else { return nil }
+        guard let sampler = Sampler.allCases.first(where: { $0.rawValue.lowercased() == folded }) else {
+            throw RunnerError.invalidInput("unknown sampler '\(name)'; use one of \(Sampler.names)")
+        }
         self = sampler
     }
 

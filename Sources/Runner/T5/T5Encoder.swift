@@ -19,19 +19,33 @@ public final class T5Encoder: Sendable {
     /// keep either or both (transformers' save_pretrained keeps `shared.weight`).
     public static let embeddingKeys = ["shared.weight", "encoder.embed_tokens.weight"]
 
-    /// Binds every weight of `config`'s model in `store` (keys as T5EncoderModel names them).
-    public init(store: WeightStore, config: T5Config) throws {
+    /// Builds the encoder from `weights` (keys as T5EncoderModel names them): every weight of `config`'s model
+    /// must be there with its shape, and nothing else but the decoder of a full T5, which T5EncoderModel drops
+    /// too (`_keys_to_ignore_on_load_unexpected = [r"decoder"]`).
+    public static func load(_ weights: WeightStore, config: T5Config) throws -> T5Encoder {
+        try weights.load(ignoring: isIgnoredKey) { try T5Encoder($0, config: config) }
+    }
+
+    /// Loads a text encoder folder: `config.json` and its safetensors, sharded or not.
+    public static func load(directory: String) throws -> T5Encoder {
+        try load(weightStore(directory: directory), config: T5Config(path: directory))
+    }
+
+    /// Keys T5EncoderModel drops when loading.
+    public static func isIgnoredKey(_ key: String) -> Bool { key.contains("decoder") }
+
+    private init(_ w: WeightScope, config: T5Config) throws {
         self.config = config
         let shape = [config.vocabSize, config.dModel]
-        guard let key = T5Encoder.embeddingKeys.first(where: store.contains) else {
-            throw RunnerError.missingWeight(key: T5Encoder.embeddingKeys.joined(separator: "' or '"), source: store.name)
+        guard let key = T5Encoder.embeddingKeys.first(where: w.contains) else {
+            throw RunnerError.missingWeight(key: T5Encoder.embeddingKeys.joined(separator: "' or '"), source: w.store.name)
         }
-        embedding = try Embedding(weight: store.parameter(key, shape: shape))
+        embedding = try Embedding(weight: w.parameter(key, shape: shape))
         // The tied twin is the same tensor: bound (shape-checked) so it is not reported as unexpected.
-        for twin in T5Encoder.embeddingKeys where twin != key && store.contains(twin) {
-            _ = try store.parameter(twin, shape: shape)
+        for twin in T5Encoder.embeddingKeys where twin != key && w.contains(twin) {
+            _ = try w.parameter(twin, shape: shape)
         }
-        let encoder = store.scope("encoder")
+        let encoder = w.scope("encoder")
         positionBias = try T5RelativePositionBias(
             encoder.scope("block").scope(0).scope("layer").scope(0).scope("SelfAttention").scope("relative_attention_bias"),
             numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance,
@@ -39,18 +53,6 @@ public final class T5Encoder: Sendable {
         blocks = try (0..<config.numLayers).map { try T5EncoderBlock(encoder.scope("block").scope($0), config: config) }
         finalLayerNorm = try RMSNorm(encoder.scope("final_layer_norm"), size: config.dModel, eps: config.layerNormEpsilon)
     }
-
-    /// Opens a text encoder folder (`config.json` and its safetensors, sharded or not) and checks that every
-    /// weight in it was bound (decoder weights of a full T5 are ignored, as T5EncoderModel does).
-    public convenience init(directory: String) throws {
-        let config = try T5Config(path: directory)
-        let store = try T5Encoder.weightStore(directory: directory)
-        try self.init(store: store, config: config)
-        try store.requireAllConsumed(ignoring: T5Encoder.isIgnoredKey)
-    }
-
-    /// Keys T5EncoderModel drops when loading (`_keys_to_ignore_on_load_unexpected = [r"decoder"]`).
-    public static func isIgnoredKey(_ key: String) -> Bool { key.contains("decoder") }
 
     /// ids and mask: B rows of L (the tokenizer's `input_ids` and `attention_mask`) → last_hidden_state [B, L, d_model].
     public func callAsFunction(ids: [[Int32]], mask: [[Int32]]) throws -> Tensor {

@@ -2,8 +2,8 @@
 /// else `T5DenseActDense` (act(wi x), then wo). All projections without bias.
 public struct T5FeedForward: Sendable {
     public enum Input: Sendable {
-        case gated(wi0: Linear, wi1: Linear)   // (d_ff, d_model) each: the activated and the linear half
-        case plain(wi: Linear)                 // (d_ff, d_model)
+        case gated(wi0: Linear, wi1: Linear)   // wi_0, wi_1 (d_ff, d_model) each: the activated and the linear half
+        case plain(wi: Linear)                 // wi (d_ff, d_model)
     }
 
     public let input: Input

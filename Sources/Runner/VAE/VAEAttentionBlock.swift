@@ -5,11 +5,11 @@ import Foundation
 ///
 ///     tokens = group_norm(x) as [N, H·W, C];  out = to_out.0(softmax(q kᵀ / √C) v) as [N, C, H, W] + x
 struct VAEAttentionBlock: Sendable {
-    let groupNorm: GroupNorm   // (C,)
-    let toQ: Linear            // (C, C)
-    let toK: Linear            // (C, C)
-    let toV: Linear            // (C, C)
-    let toOut: Linear          // (C, C)
+    let groupNorm: GroupNorm   // group_norm (C,)
+    let toQ: Linear            // to_q (C, C), or query before diffusers 0.14
+    let toK: Linear            // to_k (C, C), or key
+    let toV: Linear            // to_v (C, C), or value
+    let toOut: Linear          // to_out.0 (C, C), or proj_attn
     let channels: Int
 
     init(_ w: WeightScope, channels: Int, groups: Int) throws {

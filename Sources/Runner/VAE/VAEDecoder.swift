@@ -12,12 +12,12 @@ import Safetensors
 public struct VAEDecoder: Sendable {
     public let config: VAEConfig
     /// Encoder weights present in the checkpoint that the decoder deliberately does not load.
-    public private(set) var ignoredEncoderKeys: [String] = []
+    public let ignoredEncoderKeys: [String]
 
     let postQuantConv: Conv2d          // post_quant_conv (latent, latent, 1, 1)
     let convIn: Conv2d                 // decoder.conv_in (C[-1], latent, 3, 3)
     let midResnets: [VAEResnetBlock]   // decoder.mid_block.resnets.{0,1} at C[-1]
-    let midAttention: VAEAttentionBlock?
+    let midAttention: VAEAttentionBlock?   // decoder.mid_block.attentions.0 (mid_block_add_attention)
     let upBlocks: [VAEUpBlock]         // decoder.up_blocks.i: C[-1-i] channels out
     let convNormOut: GroupNorm         // decoder.conv_norm_out (C[0],)
     let convOut: Conv2d                // decoder.conv_out (out, C[0], 3, 3)
@@ -27,21 +27,22 @@ public struct VAEDecoder: Sendable {
         key.hasPrefix("encoder.") || key.hasPrefix("quant_conv.")
     }
 
-    /// Loads a diffusers `vae/` folder: `config.json` and `diffusion_pytorch_model.safetensors`. Every decoder weight
-    /// must be present with its configured shape, and nothing but the encoder may be left over.
-    public init(folder: String) throws {
+    /// Loads a diffusers `vae/` folder: `config.json` and `diffusion_pytorch_model.safetensors`.
+    public static func load(folder: String) throws -> VAEDecoder {
         let folderURL = URL(fileURLWithPath: folder)
         let config = try VAEConfig(contentsOf: folderURL.appendingPathComponent("config.json").path)
         let store = WeightStore(try SafetensorsFile(path: try VAEDecoder.weightsFile(in: folderURL)))
-        try self.init(store.root, config: config)
-        // The encoder is not needed to decode; ignoring it is the one deliberate exception.
-        try store.requireAllConsumed(ignoring: VAEDecoder.isEncoderKey)
-        ignoredEncoderKeys = store.unusedKeys()
+        return try load(store, config: config)
     }
 
-    /// Binds the decoder's weights under `w` (the VAE checkpoint's root). Does not check for unused keys:
-    /// the caller owning the store does that (`store.requireAllConsumed(ignoring: VAEDecoder.isEncoderKey)`).
-    public init(_ w: WeightScope, config: VAEConfig) throws {
+    /// Builds the decoder from `weights` (an AutoencoderKL checkpoint): every decoder weight must be there with
+    /// its configured shape, and nothing but the encoder may be left over.
+    public static func load(_ weights: WeightStore, config: VAEConfig) throws -> VAEDecoder {
+        // The encoder is not needed to decode; ignoring it is the one deliberate exception.
+        try weights.load(ignoring: isEncoderKey) { try VAEDecoder($0, config: config) }
+    }
+
+    private init(_ w: WeightScope, config: VAEConfig) throws {
         self.config = config
         let channels = config.blockOutChannels
         guard let top = channels.last, let bottom = channels.first else {
@@ -66,6 +67,7 @@ public struct VAEDecoder: Sendable {
         upBlocks = blocks
         convNormOut = try GroupNorm(d.scope("conv_norm_out"), groups: groups, channels: bottom, eps: 1e-6)
         convOut = try Conv2d(d.scope("conv_out"), in: bottom, out: config.outChannels, kernel: 3, padding: 1)
+        ignoredEncoderKeys = w.store.unusedKeys().filter(VAEDecoder.isEncoderKey)
     }
 
     /// `AutoencoderKL.decode(z).sample`: latents [N, latent, h, w], already divided by `scaling_factor`, →
@@ -79,8 +81,9 @@ public struct VAEDecoder: Sendable {
 
     /// EasyAnimate's `decode_latents` for a 2D VAE: latents [B, latent, F, h, w] as the sampler leaves them →
     /// video [B, out, F, h·s, w·s] in [0, 1]. Each frame is decoded on its own (as EasyAnimate does, one frame
-    /// per `vae.decode`), so memory stays that of one frame; `progress(done, total)` is called after each frame.
-    public func decodeVideo(_ latents: Tensor, progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
+    /// per `vae.decode`), so memory stays that of one frame; `progress(done, total)` is called after each frame,
+    /// and an error it throws (a cancellation) stops the decode.
+    public func decodeVideo(_ latents: Tensor, progress: (Int, Int) throws -> Void = { _, _ in }) throws -> Tensor {
         try checkLatents(latents.shape, rank: 5, channelAxis: 1)
         let (b, c, f, h, w) = (latents.shape[0], latents.shape[1], latents.shape[2], latents.shape[3], latents.shape[4])
         let scale = config.spatialScale
@@ -110,7 +113,7 @@ public struct VAEDecoder: Sendable {
                         }
                     }
                 }
-                progress?(bi * f + fi + 1, b * f)
+                try progress(bi * f + fi + 1, b * f)
             }
         }
         return video

@@ -8,7 +8,7 @@ struct VAEResnetBlock: Sendable {
     let conv1: Conv2d           // (out, in, 3, 3)
     let norm2: GroupNorm        // (out,)
     let conv2: Conv2d           // (out, out, 3, 3)
-    let convShortcut: Conv2d?   // (out, in, 1, 1)
+    let convShortcut: Conv2d?   // conv_shortcut (out, in, 1, 1), when in ≠ out
 
     init(_ w: WeightScope, in inChannels: Int, out outChannels: Int, groups: Int) throws {
         // diffusers builds every decoder ResnetBlock2D with eps 1e-6.

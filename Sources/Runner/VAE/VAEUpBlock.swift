@@ -1,7 +1,7 @@
 /// diffusers `UpDecoderBlock2D`: `layers_per_block + 1` ResNet blocks, then (except at the highest
 /// resolution) `Upsample2D` with a convolution: nearest-neighbour 2× and a 3×3 conv.
 struct VAEUpBlock: Sendable {
-    let resnets: [VAEResnetBlock]
+    let resnets: [VAEResnetBlock]   // resnets.i
     let upsampleConv: Conv2d?   // upsamplers.0.conv (out, out, 3, 3)
 
     init(_ w: WeightScope, in inChannels: Int, out outChannels: Int, layers: Int, groups: Int, upsample: Bool) throws {

@@ -1,13 +1,18 @@
 import Foundation
+import Numerics
 import Safetensors
 
 /// The weights a model is built from: one or more state dicts, later ones overriding earlier ones (a motion
-/// module over a 2D backbone), plus owned replacements (LoRA-merged tensors). It remembers which keys the
-/// model bound so unused weights are reported instead of silently ignored.
+/// module over a 2D backbone, LoRA-merged tensors over both), plus owned replacements. It remembers which keys
+/// the model bound so unused weights are reported instead of silently ignored.
+///
+/// Models are built only through `load(ignoring:_:)`, which ends with `requireAllConsumed`: `T5Encoder.load`,
+/// `Transformer3D.load` and `VAEDecoder.load` are the only ways to make those models, so no caller can forget
+/// the unused-key check.
 public final class WeightStore: @unchecked Sendable {
     public let name: String
     private let layers: [StateDict]
-    private var replacements: [String: Tensor]
+    private let replacements: [String: Tensor]
     private var consumed = Set<String>()
     private let lock = NSLock()
 
@@ -40,11 +45,6 @@ public final class WeightStore: @unchecked Sendable {
         if let t = replacements[key] { return t.shape }
         for layer in layers.reversed() { if let info = layer.info(key) { return info.shape } }
         return nil
-    }
-
-    public func replace(_ key: String, with tensor: Tensor) {
-        lock.lock(); defer { lock.unlock() }
-        replacements[key] = tensor
     }
 
     /// The weight `key`, checked against `shape` when given.
@@ -99,7 +99,7 @@ public final class WeightStore: @unchecked Sendable {
         }
     }
 
-    public func markConsumed(_ key: String) {
+    private func markConsumed(_ key: String) {
         lock.lock(); defer { lock.unlock() }
         consumed.insert(key)
     }
@@ -114,6 +114,16 @@ public final class WeightStore: @unchecked Sendable {
     public func requireAllConsumed(ignoring: (String) -> Bool = { _ in false }) throws {
         let unused = unusedKeys(ignoring: ignoring)
         guard unused.isEmpty else { throw RunnerError.unexpectedWeights(source: name, keys: unused) }
+    }
+
+    /// The one loading path of every model: OpenBLAS is checked first (a missing library is a one-line error
+    /// before any compute), `bind` takes the model's weights from the root scope, and then every key it left
+    /// unbound is an error unless `ignoring` accepts it (weights a model leaves out on purpose, named by it).
+    func load<Model>(ignoring: (String) -> Bool = { _ in false }, _ bind: (WeightScope) throws -> Model) throws -> Model {
+        try BLAS.ensureAvailable()
+        let model = try bind(root)
+        try requireAllConsumed(ignoring: ignoring)
+        return model
     }
 }
 
