@@ -54,14 +54,14 @@ public struct ComponentWeights: Sendable, Equatable {
     /// loader does. Errors name the folder and what was looked for.
     public init(folder: String, library: Library? = nil, variant: String? = nil) throws {
         guard FileSystem.kind(folder) == .directory else {
-            throw SafetensorsError.cannotOpen(path: folder, reason: FileSystem.kind(folder) == .missing ? "no such folder" : "not a folder")
+            let reason = FileSystem.kind(folder) == .missing ? "no such folder" : "not a folder"
+            throw SafetensorsError.cannotOpen(path: folder, reason: reason)
         }
         let names = try FileSystem.list(folder).filter { !$0.hasPrefix(".") && FileSystem.kind(FileSystem.join(folder, $0)) == .file }
         let present = Set(names)
         self.folder = folder
         self.variant = variant
 
-        var found: (Layout, Library?)?
         var standard: [(Layout, Library)] = []
         for candidate in library.map({ [$0] }) ?? Library.allCases {
             let single = Self.fileName(candidate.baseName, variant: variant)
@@ -71,25 +71,26 @@ public struct ComponentWeights: Sendable, Equatable {
                 standard.append((try Self.openIndex(folder, index), candidate))
             }
         }
-        if standard.count > 1 {
-            let files = standard.map { Self.entryName($0.0) }.joined(separator: " and ")
-            throw SafetensorsError.cannotOpen(path: folder, reason: "it holds both \(files) (diffusers' and transformers' names); remove the one its library does not read")
+        guard standard.count <= 1 else {
+            throw SafetensorsError.cannotOpen(
+                path: folder, reason: "it holds both \(standard.map { Self.entryName($0.0) }.joined(separator: " and ")) "
+                    + "(diffusers' and transformers' names); remove the one its library does not read")
         }
-        if let first = standard.first {
-            found = (first.0, first.1)
-        } else if library == nil && variant == nil {
-            found = try Self.anyName(folder, names: names.filter { Self.isWeights($0) && Self.variantOf($0) == nil }).map { ($0, nil) }
-        }
-        guard let (layout, chosenLibrary) = found else {
+        if let (chosen, chosenLibrary) = standard.first {
+            layout = chosen
+            self.library = chosenLibrary
+        } else if library == nil, variant == nil,
+                  let chosen = try Self.anyName(folder, names: names.filter { Self.isWeightsFile($0) && Self.variantOf($0) == nil }) {
+            layout = chosen
+            self.library = nil
+        } else {
             throw SafetensorsError.cannotOpen(path: folder, reason: Self.notFound(names, library: library, variant: variant))
         }
-        self.layout = layout
-        self.library = chosenLibrary
         let read = Set(Self.readNames(layout))
-        ignored = names.filter { Self.isWeights($0) && !read.contains($0) }
+        ignored = names.filter { Self.isWeightsFile($0) && !read.contains($0) }
         // The index of the single file's name, which diffusers 0.29 and later would read instead.
         if case let .file(single) = layout,
-           let index = (chosenLibrary.map { Self.indexNames($0.baseName, variant: variant) } ?? [single + ".index.json"])
+           let index = (self.library.map { Self.indexNames($0.baseName, variant: variant) } ?? [single + ".index.json"])
                .first(where: present.contains) {
             let shards = (try? ShardIndex(path: FileSystem.join(folder, index)))?.shardFiles ?? []
             shadowed = [index] + shards.filter { present.contains($0) && $0 != single }
@@ -108,6 +109,9 @@ public struct ComponentWeights: Sendable, Equatable {
 
     /// The name loaders open: the file or the index (the shard names for index-less shards).
     public var entry: String { Self.entryName(layout) }
+
+    /// Every file read: the single file, or the index and its shards.
+    public var readFiles: [String] { Self.readNames(layout) }
 
     /// The files whose tensors are read: the single file, or the shards.
     public var files: [String] {
@@ -139,7 +143,9 @@ public struct ComponentWeights: Sendable, Equatable {
         let variants = ignored.filter { Self.variantOf($0) != nil && Self.variantOf($0) != variant }
         let others = ignored.filter { !variants.contains($0) }
         var parts: [String] = []
-        if !others.isEmpty { parts.append("also holds \(others.joined(separator: ", ")), which loaders do not read (they read \(read))") }
+        if !others.isEmpty {
+            parts.append("also holds \(others.joined(separator: ", ")), which loaders do not read (they read \(read))")
+        }
         if !variants.isEmpty { parts.append("holds \(variants.joined(separator: ", ")), read only when that variant is asked for") }
         return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
@@ -165,7 +171,8 @@ public struct ComponentWeights: Sendable, Equatable {
         }
     }
 
-    static func isWeights(_ name: String) -> Bool {
+    /// A `.safetensors` file or an index (`*.safetensors.index.json`, or a variant's).
+    public static func isWeightsFile(_ name: String) -> Bool {
         name.hasSuffix(".safetensors") || (name.hasSuffix(".json") && name.contains(".safetensors.index."))
     }
 
@@ -175,7 +182,8 @@ public struct ComponentWeights: Sendable, Equatable {
             let base = library.baseName
             for (prefix, suffix) in [(base + ".", ".safetensors"), (base + ".safetensors.index.", ".json"),
                                      (base + ".", ".safetensors.index.json")] {
-                guard name.hasPrefix(prefix), name.hasSuffix(suffix), name.utf8.count > prefix.utf8.count + suffix.utf8.count else { continue }
+                guard name.hasPrefix(prefix), name.hasSuffix(suffix),
+                      name.utf8.count > prefix.utf8.count + suffix.utf8.count else { continue }
                 let middle = String(name.dropFirst(prefix.count).dropLast(suffix.count))
                 if !middle.contains(".") { return middle }
             }
@@ -215,7 +223,8 @@ public struct ComponentWeights: Sendable, Equatable {
         let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
         let files = names.filter { $0.hasSuffix(".safetensors") }
         guard indexes.count <= 1 else {
-            throw SafetensorsError.cannotOpen(path: folder, reason: "it holds several index files (\(indexes.joined(separator: ", "))); open one of them")
+            throw SafetensorsError.cannotOpen(
+                path: folder, reason: "it holds several index files (\(indexes.joined(separator: ", "))); open one of them")
         }
         if let index = indexes.first {
             let single = String(index.dropLast(".index.json".count))
@@ -238,12 +247,13 @@ public struct ComponentWeights: Sendable, Equatable {
     static func notFound(_ names: [String], library: Library?, variant: String?) -> String {
         var reason = "no weights to load: looked for " + standardNames(library: library, variant: variant).joined(separator: ", ")
         if library == nil && variant == nil { reason += " (or one .safetensors file or index of any name)" }
-        let variants = names.filter { isWeights($0) && variantOf($0) != nil && variantOf($0) != variant }
+        let variants = names.filter { isWeightsFile($0) && variantOf($0) != nil && variantOf($0) != variant }
         if !variants.isEmpty {
             reason += "; it holds \(variants.joined(separator: ", ")), a variant read only when asked for"
         }
         if let pickle = names.first(where: { $0.hasSuffix(".bin") || $0.hasSuffix(".pt") || $0.hasSuffix(".ckpt") }) {
-            reason += "; \(pickle) is a PyTorch pickle, which ea-weights does not read (loading one can run code): convert it to .safetensors"
+            reason += "; \(pickle) is a PyTorch pickle, which ea-weights does not read (loading one can run code): "
+                + "convert it to .safetensors"
         }
         return reason
     }

@@ -73,12 +73,14 @@ public enum ModelLocator {
 
     /// Checks the diffusers folder with the layout check every command uses, and that the other files exist.
     public static func validate(_ paths: ModelPaths) throws {
+        let fm = FileManager.default
         let check = PixArtFolder.check(paths.pixart)
         guard check.problems.isEmpty else {
             let missing = check.filesInMissingFolders.isEmpty ? "" : " (no \(check.filesInMissingFolders.joined(separator: ", ")))"
-            throw RunnerError.invalidInput("\(paths.pixart): not a PixArt diffusers folder: \(check.problems.joined(separator: "; "))\(missing)")
+            throw RunnerError.invalidInput(
+                "\(paths.pixart): not a PixArt diffusers folder: \(check.problems.joined(separator: "; "))\(missing)")
         }
-        for file in [paths.motionModule, paths.transformer, paths.config].compactMap({ $0 }) where !FileManager.default.fileExists(atPath: file) {
+        for file in [paths.motionModule, paths.transformer, paths.config].compactMap({ $0 }) where !fm.fileExists(atPath: file) {
             throw RunnerError.invalidInput("\(file): no such file")
         }
     }

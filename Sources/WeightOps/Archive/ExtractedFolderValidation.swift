@@ -8,7 +8,7 @@ enum ExtractedFolderValidation {
     /// PixArt layout. Errors name the files where they will finally live (`finalPath`), not the staging folder.
     static func validate(staging: String, finalPath: String, files: [String], archive: String, requirePixArt: Bool) throws {
         let folderName = (finalPath as NSString).lastPathComponent
-        for file in files where ModelFolderCheck.isWeightsFile(file) {
+        for file in files where ComponentWeights.isWeightsFile(file) {
             do {
                 _ = try openStateDict(path: staging + "/" + file)
             } catch {

@@ -72,20 +72,13 @@ public struct WeightFiles: Sendable {
         }
         let weights = try ComponentWeights(folder: path, library: library)
         let files: Files
-        var read: Set<String>
         switch weights.layout {
-        case let .file(name):
-            files = .single(name)
-            read = [name]
-        case let .index(name, contents):
-            files = .sharded(index: name, contents: contents)
-            read = Set(contents.shardFiles + [name])
-        case let .shards(names):
-            files = .shards(names)
-            read = Set(names)
+        case let .file(name): files = .single(name)
+        case let .index(name, contents): files = .sharded(index: name, contents: contents)
+        case let .shards(names): files = .shards(names)
         }
-        read.formUnion(weights.ignored)
-        let others = try fm.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") && !read.contains($0) }.sorted()
+        let weightFiles = Set(weights.readFiles + weights.ignored)
+        let others = try fm.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") && !weightFiles.contains($0) }.sorted()
         return WeightFiles(directory: path, files: files, folder: weights, otherEntries: others)
     }
 
@@ -116,7 +109,7 @@ public enum CheckpointLayout: Sendable {
             guard value.arrayValue?.count == 2, let library = value.arrayValue?.first?.stringValue else { continue }
             let folder = (path as NSString).appendingPathComponent(name)
             let hasWeights = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
-                .contains { $0.hasSuffix(".safetensors") || $0.hasSuffix(".safetensors.index.json") }
+                .contains(where: ComponentWeights.isWeightsFile)
             if hasWeights {
                 components.append((name, try WeightFiles.locate(folder, library: ComponentWeights.Library(rawValue: library))))
             }

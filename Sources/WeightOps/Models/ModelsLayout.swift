@@ -32,9 +32,6 @@ public enum PixArtFolder {
         ("vae", .diffusers, [.vae]),
         ("text_encoder", .transformers, [.t5Encoder]),
     ]
-    /// The SentencePiece model T5Tokenizer reads.
-    public static let tokenizerModel = "tokenizer/spiece.model"
-
     /// What `check` found.
     public struct Check: Sendable {
         /// What makes the folder unusable, one phrase each (empty when it is complete).
@@ -54,36 +51,38 @@ public enum PixArtFolder {
     public static func check(_ folder: String) -> Check {
         var check = Check()
         let fm = FileManager.default
-        func kind(_ relative: String) -> Bool? {
+        func isFile(_ relative: String) -> Bool {
             var isDirectory: ObjCBool = false
-            return fm.fileExists(atPath: folder + "/" + relative, isDirectory: &isDirectory) ? isDirectory.boolValue : nil
+            return fm.fileExists(atPath: folder + "/" + relative, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }
+        func isFolder(_ relative: String) -> Bool {
+            var isDirectory: ObjCBool = false
+            return fm.fileExists(atPath: folder + "/" + relative, isDirectory: &isDirectory) && isDirectory.boolValue
         }
         func requireFile(_ relative: String) {
-            guard kind(relative) != false else { return }
-            check.problems.append("\(relative) is missing")
+            if !isFile(relative) { check.problems.append("\(relative) is missing") }
         }
 
         requireFile("model_index.json")
-        if kind("model_index.json") == false, let data = fm.contents(atPath: folder + "/model_index.json"),
+        if isFile("model_index.json"), let data = fm.contents(atPath: folder + "/model_index.json"),
            (try? JSONParser.parse(data))?.objectValue == nil {
             check.problems.append("model_index.json is not a JSON object")
         }
         for (name, config) in components {
-            guard kind(name) == true else {
+            guard isFolder(name) else {
                 check.problems.append("\(name)/ is missing")
                 check.filesInMissingFolders.append("\(name)/\(config)")
                 continue
             }
             requireFile("\(name)/\(config)")
         }
-        if kind("tokenizer") == true { requireFile(tokenizerModel) }
-        for network in networks where kind(network.name) == true {
+        if isFolder("tokenizer") { requireFile("tokenizer/spiece.model") }
+        for network in networks where isFolder(network.name) {
             let weights: ComponentWeights
             do {
                 weights = try ComponentWeights(folder: folder + "/" + network.name, library: network.library)
             } catch SafetensorsError.cannotOpen {
-                let names = ComponentWeights.standardNames(library: network.library, variant: nil)
-                check.problems.append("\(network.name)/ has no \(names[0]) (or its index)")
+                check.problems.append("\(network.name)/ has no \(network.library.baseName).safetensors (or its index)")
                 continue
             } catch {
                 continue   // an invalid index or a missing shard: reported by the validation of every weight file
@@ -91,7 +90,8 @@ public enum PixArtFolder {
             check.weights[network.name] = weights
             if let note = weights.note, !weights.shadowed.isEmpty { check.ambiguities.append((network.name, note)) }
             if let dict = try? weights.open(), case let found = ModelKind.detect(dict), !network.kinds.contains(found) {
-                check.problems.append("\(network.name)/ holds \(found) weights, not \(network.kinds.map(\.rawValue).joined(separator: " or "))")
+                let expected = network.kinds.map(\.rawValue).joined(separator: " or ")
+                check.problems.append("\(network.name)/ holds \(found) weights, not \(expected)")
             }
         }
         return check
@@ -99,13 +99,6 @@ public enum PixArtFolder {
 
     /// `check(folder).problems`.
     public static func problems(at folder: String) -> [String] { check(folder).problems }
-}
-
-/// Validation of the weight files inside an extracted or copied model folder.
-enum ModelFolderCheck {
-    static func isWeightsFile(_ path: String) -> Bool {
-        path.hasSuffix(".safetensors") || path.hasSuffix(".safetensors.index.json")
-    }
 }
 
 /// The `kind` the manifest records for each file: the model kind for weights (for a sharded checkpoint, the

@@ -384,7 +384,7 @@ enum FolderPlacement {
     ) throws -> (PrepareReport.Action, [ExtractedFile], String?) {
         let files = try regularFiles(in: source)
         // Everything is validated before anything is placed.
-        for file in files where ModelFolderCheck.isWeightsFile(file) {
+        for file in files where ComponentWeights.isWeightsFile(file) {
             do {
                 _ = try openStateDict(path: source + "/" + file)
             } catch {

@@ -151,7 +151,7 @@ private struct Checker {
 
     /// Every .safetensors file and index in the tree, listed in the manifest or not, must be valid.
     mutating func checkWeightFiles() {
-        for file in allFiles() where ModelFolderCheck.isWeightsFile(file) && !file.contains(StagingFolder.prefix) {
+        for file in allFiles() where ComponentWeights.isWeightsFile(file) && !file.contains(StagingFolder.prefix) {
             var st = stat()
             guard stat(models + "/" + file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
             do {
