@@ -53,7 +53,7 @@ public enum ExtractionBenchmark {
     }
 
     public static func run(_ options: Options) throws -> Result {
-        let root = try StagingFolder(in: options.directory)
+        let root = try AtomicOutput.Folder(in: options.directory, for: "bench")
         let archive = root.path + "/bench-model" + extensionName(options.compression)
         let (files, dataBytes) = try synthesize(archive: archive, size: options.size, compression: options.compression)
         let archiveBytes = Int64((try? FileManager.default.attributesOfItem(atPath: archive)[.size] as? Int) ?? 0)
@@ -75,12 +75,12 @@ public enum ExtractionBenchmark {
                 let extract = try measure(children: true) { try runProcess(tar, ["-xf", archive, "-C", out]) }
                 let flushed = try measure(children: true) { if let sync { try runProcess(sync, ["-f", out]) } }
                 tars.append((extract, flushed))
-                StagingFolder.removeTree(out)
+                AtomicOutput.removeTree(out)
             }
             ours.append(try measure(children: false) {
                 _ = try ArchiveExtraction.extract(archive: archive, into: root.path + "/ours", options: extractOptions)
             })
-            StagingFolder.removeTree(root.path + "/ours")
+            AtomicOutput.removeTree(root.path + "/ours")
         }
         let bestOurs = ours.min { $0.seconds < $1.seconds } ?? Measure(seconds: 0, cpu: 0)
         let bestTar = tars.min { $0.tar.seconds < $1.tar.seconds }

@@ -38,6 +38,26 @@ public enum TarFormat {
         return out
     }
 
+    /// A header whose name is exactly `nameBytes` (at most 100 bytes), valid UTF-8 or not.
+    public static func header(nameBytes: [UInt8], type: EntryType, size: Int64 = 0, mode: UInt32 = 0o644) -> [UInt8] {
+        block(name: Array(nameBytes.prefix(100)), type: type, size: size, mode: mode, linkName: [], modificationTime: 0)
+    }
+
+    /// A pax extended header entry ('x') with `records` (key, value bytes), applying to the entry that follows.
+    public static func paxHeader(_ records: [(key: String, value: [UInt8])]) -> [UInt8] {
+        var data: [UInt8] = []
+        for (key, value) in records {
+            // "<length> <key>=<value>\n", where the length counts itself.
+            let body = Array(" \(key)=".utf8) + value + [0x0A]
+            var length = body.count + 1
+            while String(length).utf8.count + body.count != length { length = String(length).utf8.count + body.count }
+            data += Array(String(length).utf8) + body
+        }
+        return block(name: Array("PaxHeader/entry".utf8), type: .paxHeader, size: Int64(data.count), mode: 0o644,
+                     linkName: [], modificationTime: 0)
+            + data + [UInt8](repeating: 0, count: padding(forSize: Int64(data.count)))
+    }
+
     /// Zero bytes that pad `size` bytes of data to a whole block.
     public static func padding(forSize size: Int64) -> Int {
         let remainder = Int(size % Int64(blockSize))

@@ -27,7 +27,7 @@ public enum RunnerError: Error, CustomStringConvertible, Sendable {
         case let .invalidConfig(path, reason):
             return "\(path): \(reason)"
         case let .cancelled(stage):
-            return "interrupted during \(stage); nothing was written"
+            return "interrupted during \(stage); nothing was left behind"
         case let .outputFailed(path, reason):
             return "\(path): cannot write the output: \(reason)"
         case let .invalidTokenizer(path, reason):

@@ -72,7 +72,54 @@ enum FileSystem {
         return file.withBytes(0..<file.size) { Array($0) }
     }
 
-    /// fsync of a folder, so a rename inside it survives a crash.
+    /// Whether anything (a file, folder or link, even a dangling one) has this name.
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// Deletes a file or a folder tree without following links inside it; folders an archive made read-only are
+    /// made writable first. Missing paths are fine.
+    static func removeTree(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { _ = unlink(path); return }
+        _ = chmod(path, 0o700)
+        for name in (try? list(path)) ?? [] { removeTree(join(path, name)) }
+        _ = rmdir(path)
+    }
+
+    /// Creates `path` (which must not exist) holding `bytes`; errors name `destination`.
+    static func createFile(_ path: String, _ bytes: [UInt8], reportingAs destination: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SafetensorsError.writeFailed(path: destination, reason: "create: \(errorText())") }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress! + offset, raw.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw SafetensorsError.writeFailed(path: destination, reason: "write: \(errorText())") }
+            offset += n
+        }
+    }
+
+    /// fsync of a file; errors name `destination`.
+    static func sync(_ path: String, reportingAs destination: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SafetensorsError.writeFailed(path: destination, reason: "open: \(errorText())") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw SafetensorsError.writeFailed(path: destination, reason: "fsync: \(errorText())") }
+    }
+
+    /// fsync of a folder whose entries must survive a crash (a failure is an error).
+    static func syncFolder(_ folder: String) throws {
+        let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SafetensorsError.writeFailed(path: folder, reason: errorText()) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw SafetensorsError.writeFailed(path: folder, reason: "fsync: \(errorText())") }
+    }
+
+    /// fsync of a folder, so a rename inside it survives a crash (best effort: some file systems refuse it).
     static func syncDirectory(_ folder: String) {
         let fd = open(folder, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }

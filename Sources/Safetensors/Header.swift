@@ -38,15 +38,19 @@ public struct Header: Sendable {
     /// Parses and validates the header of a whole file's bytes (only the first `8 + n` bytes are read,
     /// `fileSize` is used for the bounds), with the same verdicts as the reference Rust implementation.
     public static func parse(prefix: UnsafeRawBufferPointer, fileSize: Int, path: String) throws -> Header {
+        // A header length that cannot be is most often a failed download saved under the file's name: say so.
+        func impossible(_ error: SafetensorsError) -> SafetensorsError {
+            FailedDownload.describe(prefix, size: fileSize).map { .notWeights(path: path, what: $0) } ?? error
+        }
         guard fileSize >= 8, prefix.count >= 8 else {
-            throw SafetensorsError.headerTooSmall(path: path, fileSize: fileSize)
+            throw impossible(.headerTooSmall(path: path, fileSize: fileSize))
         }
         var declared: UInt64 = 0
         for i in (0..<8).reversed() { declared = declared << 8 | UInt64(prefix[i]) }
-        guard declared <= maxHeaderBytes else { throw SafetensorsError.headerTooLarge(path: path, bytes: declared) }
+        guard declared <= maxHeaderBytes else { throw impossible(.headerTooLarge(path: path, bytes: declared)) }
         let n = Int(declared)
         guard 8 + n <= fileSize, 8 + n <= prefix.count else {
-            throw SafetensorsError.invalidHeaderLength(path: path, declared: declared, fileSize: fileSize)
+            throw impossible(.invalidHeaderLength(path: path, declared: declared, fileSize: fileSize))
         }
         let headerBytes = UnsafeRawBufferPointer(rebasing: prefix[8..<(8 + n)])
         guard String(validating: headerBytes, as: UTF8.self) != nil else {

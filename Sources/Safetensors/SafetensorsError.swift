@@ -2,6 +2,8 @@
 /// Each case names the file (and the tensor where there is one) and reads as one sentence a user can act on.
 public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatable {
     case cannotOpen(path: String, reason: String)
+    /// Not a safetensors file but a failed download (Git LFS pointer, HTML page, JSON, other text).
+    case notWeights(path: String, what: String)
     case headerTooSmall(path: String, fileSize: Int)
     case headerTooLarge(path: String, bytes: UInt64)
     case invalidHeaderLength(path: String, declared: UInt64, fileSize: Int)
@@ -25,7 +27,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
     /// A shard holds a tensor its index does not list.
     case unlistedTensor(path: String, shard: String, tensor: String)
     case unsupportedEncoding(dtype: DType)
-    /// A write stopped because the caller cancelled it; nothing was left behind.
+    /// Stopped by Ctrl-C (or the caller) between blocks; nothing was left behind.
     case cancelled(path: String)
     case writeFailed(path: String, reason: String)
     /// An output would replace something that appeared while it was being written.
@@ -36,6 +38,8 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
         switch self {
         case let .cannotOpen(path, reason):
             return "\(path): cannot open: \(reason)"
+        case let .notWeights(path, what):
+            return "\(path): not the weights but \(what)"
         case let .headerTooSmall(path, size):
             return "\(path): not a safetensors file: \(size) bytes is too short to hold the 8-byte header length"
         case let .headerTooLarge(path, bytes):
@@ -80,7 +84,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
         case let .unsupportedEncoding(dtype):
             return "cannot encode values as \(dtype.rawValue): only F32, F64, F16, BF16, F8_E4M3 and F8_E5M2 are supported"
         case let .cancelled(path):
-            return "\(path): write cancelled, nothing was written"
+            return "\(path): interrupted; nothing was left behind"
         case let .writeFailed(path, reason):
             return "\(path): write failed: \(reason)"
         case let .destinationExists(path):

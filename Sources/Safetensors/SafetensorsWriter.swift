@@ -40,7 +40,7 @@ public struct ShardedWriteReport: Sendable {
 /// streaming one tensor, and within a tensor one chunk, at a time, so a 10 GB output never sits in memory.
 ///
 /// Every file is written to a hidden temporary sibling, fsynced and renamed into place: after an error, a
-/// cancellation or (with `removeTemporaryFilesOnInterrupt`) Ctrl-C, no new or half-written file remains and a
+/// cancellation or Ctrl-C (`Interruption`), no new or half-written file remains and a
 /// file being replaced is untouched.
 public struct SafetensorsWriter {
     /// `__metadata__` for every file written (nil: none, as `save_file(..., metadata=None)`). transformers
@@ -69,12 +69,6 @@ public struct SafetensorsWriter {
         self.isCancelled = isCancelled
         self.checkConversion = checkConversion
         self.finalMetadata = finalMetadata
-    }
-
-    /// Makes SIGINT, SIGTERM and SIGHUP remove the temporary files of writes in progress before the process
-    /// ends. For command-line tools: call once at startup.
-    public static func removeTemporaryFilesOnInterrupt() {
-        TemporaryFiles.removeOnInterrupt()
     }
 
     /// Writes `tensors` to the file `path` (its folder must exist), replacing any file there atomically.
@@ -117,7 +111,7 @@ public struct SafetensorsWriter {
         let groups = try ShardPlan.split(tensors, maxShardBytes: maxShardBytes, path: folder)
         let names = groups.count == 1 ? ["\(baseName).safetensors"]
                                       : ShardPlan.shardNames(baseName: baseName, count: groups.count)
-        var written: [(temporary: AtomicFile, report: WriteReport)] = []
+        var written: [(temporary: AtomicOutput.File, report: WriteReport)] = []
         defer { for w in written { w.temporary.discard() } }
         for (group, name) in zip(groups, names) {
             written.append(try writeTemporary(group, destination: FileSystem.join(folder, name)))
@@ -126,7 +120,7 @@ public struct SafetensorsWriter {
         var indexPath: String?
         var totalSize = 0
         for w in written { totalSize += w.report.tensors.reduce(0) { $0 + $1.byteCount } }
-        var indexFile: AtomicFile?
+        var indexFile: AtomicOutput.File?
         defer { indexFile?.discard() }
         if groups.count > 1 {
             var weightMap: [String: String] = [:]
@@ -135,7 +129,7 @@ public struct SafetensorsWriter {
             }
             let index = ShardIndex(totalSize: totalSize, weightMap: weightMap)
             let path = FileSystem.join(folder, "\(baseName).safetensors.index.json")
-            let file = try AtomicFile(destination: path)
+            let file = try AtomicOutput.File(destination: path)
             indexFile = file
             try index.encoded().withUnsafeBytes { try file.append($0) }
             try file.finishWriting()
@@ -152,14 +146,14 @@ public struct SafetensorsWriter {
     /// Writes one complete file under a temporary name next to `destination` (fsynced and closed, not yet
     /// renamed). The caller moves it into place or discards it.
     private func writeTemporary(_ tensors: [OutputTensor], destination: String) throws
-        -> (temporary: AtomicFile, report: WriteReport)
+        -> (temporary: AtomicOutput.File, report: WriteReport)
     {
         for t in tensors { try t.validate(path: destination) }
         let layout = try FileLayout(tensors.map(\.entry), metadata: metadata, path: destination)
         var byName: [String: OutputTensor] = [:]
         for t in tensors { byName[t.name] = t }
 
-        let file = try AtomicFile(destination: destination)
+        let file = try AtomicOutput.File(destination: destination)
         do {
             try file.checkSpace(layout.fileSize)
             try layout.prefix.withUnsafeBytes { try file.append($0) }
@@ -206,11 +200,11 @@ public struct SafetensorsWriter {
     }
 
     /// Appends one tensor's bytes; returns conversion counts when values were encoded or converted.
-    private func stream(_ tensor: OutputTensor, bytes: Int, into file: AtomicFile,
+    private func stream(_ tensor: OutputTensor, bytes: Int, into file: AtomicOutput.File,
                         chunkDone: () -> Void) throws -> ConversionStats? {
         let path = file.destination
         let outSize = tensor.dtype.size
-        let chunkElements = max(1, AtomicFile.stagingBytes / 4 / max(outSize, 1))
+        let chunkElements = max(1, AtomicOutput.File.stagingBytes / 4 / max(outSize, 1))
         switch tensor.source {
         case let .view(view):
             if view.dtype == tensor.dtype {

@@ -40,6 +40,9 @@ public struct ShardIndex: Sendable, Equatable {
         do {
             json = try JSONParser.parse(bytes)
         } catch let e as JSONParseError {
+            if let what = FailedDownload.describe(bytes, size: bytes.count), !what.hasPrefix("a JSON") {
+                throw SafetensorsError.notWeights(path: path, what: what)
+            }
             throw invalid("not valid JSON: \(e.description)")
         }
         guard json.objectValue != nil else { throw invalid("not a JSON object") }

@@ -3,69 +3,38 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 
-/// The temporary files being written right now, so that an interrupt (Ctrl-C, kill) can remove them before the
-/// process dies: a fixed table of C strings a signal handler can walk without allocating or locking.
+/// The temporary files and folders of `AtomicOutput` being written right now, so that an interrupt that cannot
+/// wait for the work to stop (a second Ctrl-C, a stage that does not return) removes them before the process ends.
 enum TemporaryFiles {
-    static let capacity = 256
-    nonisolated(unsafe) private static let slots: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> = {
-        let p = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: capacity)
-        p.initialize(repeating: nil, count: capacity)
-        return p
-    }()
-    nonisolated(unsafe) private static let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
-        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        pthread_mutex_init(m, nil)
-        return m
-    }()
-    nonisolated(unsafe) private static var handlerInstalled = false
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var paths: [Int: String] = [:]
+    nonisolated(unsafe) private static var nextSlot = 0
 
-    private static func withLock<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
-    }
-
-    /// Remembers `path`; returns its slot, or nil when the table is full (the file is then only removed on
-    /// errors and cancellation, not on interrupts).
+    /// Remembers `path`; returns its slot for `unregister`.
     static func register(_ path: String) -> Int? {
-        let copy = strdup(path)
-        return withLock {
-            for i in 0..<capacity where slots[i] == nil {
-                slots[i] = copy
-                return i
-            }
-            free(copy)
-            return nil
+        lock.withLock {
+            defer { nextSlot += 1 }
+            paths[nextSlot] = path
+            return nextSlot
         }
     }
 
-    static func unregister(_ slot: Int) {
-        let old: UnsafeMutablePointer<CChar>? = withLock {
-            let p = slots[slot]
-            slots[slot] = nil
-            return p
-        }
-        free(old)
+    static func unregister(_ slot: Int?) {
+        guard let slot else { return }
+        lock.withLock { _ = paths.removeValue(forKey: slot) }
     }
 
-    /// Installs handlers for SIGINT, SIGTERM and SIGHUP that unlink every registered temporary file and then let
-    /// the signal terminate the process as it would have. Call once, early, from a command-line tool.
-    static func removeOnInterrupt() {
-        let install = withLock { () -> Bool in
-            defer { handlerInstalled = true }
-            return !handlerInstalled
+    /// The paths registered now.
+    static var registered: Set<String> { lock.withLock { Set(paths.values) } }
+
+    /// Removes every registered file and folder (the process is about to end).
+    static func removeAll() {
+        let all = lock.withLock { () -> [String] in
+            defer { paths.removeAll() }
+            return Array(paths.values)
         }
-        guard install else { return }
-        _ = slots   // initialize before any signal can arrive
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig) { received in
-                for i in 0..<TemporaryFiles.capacity {
-                    if let p = TemporaryFiles.slots[i] { unlink(p) }
-                }
-                signal(received, SIG_DFL)
-                raise(received)
-            }
-        }
+        for path in all { FileSystem.removeTree(path) }
     }
 }

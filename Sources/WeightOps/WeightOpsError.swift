@@ -13,6 +13,10 @@ public enum WeightOpsError: Error, CustomStringConvertible, Sendable {
     case overflow(tensor: String, dtype: String, count: Int)
     /// Two inputs do not belong together (block counts, widths, temporal keys in a backbone...).
     case incompatible(path: String, reason: String)
+    /// Stopped by Ctrl-C (or SIGTERM) between blocks; nothing was left behind.
+    case cancelled(path: String)
+    /// Another ea-weights run is changing the folder.
+    case busy(path: String)
 
     public var description: String {
         switch self {
@@ -31,6 +35,9 @@ public enum WeightOpsError: Error, CustomStringConvertible, Sendable {
             return "tensor '\(tensor)': \(count) value(s) overflow \(dtype) (they would become infinite);"
                 + " store it in a wider dtype (f32 or bf16); nothing was written"
         case let .incompatible(path, reason): return "\(path): \(reason)"
+        case let .cancelled(path): return "\(path): interrupted; nothing was left behind"
+        case let .busy(path):
+            return "\(path): another ea-weights run is changing this folder; try again when it has finished"
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Safetensors
 import Bench
 import WeightOps
 

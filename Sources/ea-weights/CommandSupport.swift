@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Safetensors
 import WeightOps
 
 /// JSON for `--json`: sorted keys, pretty printed, slashes unescaped.
@@ -18,7 +19,7 @@ enum CommandFailure {
             return try body()
         } catch {
             if let signal = Interruption.signal {
-                FileHandle.standardError.write(Data("ea-weights: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("ea-weights: \(PrintableText.line(String(describing: error)))\n".utf8))
                 throw ExitCode(128 + signal)
             }
             throw error

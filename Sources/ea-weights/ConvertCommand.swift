@@ -1,4 +1,5 @@
 import ArgumentParser
+import Safetensors
 import WeightOps
 
 struct ConvertCommand: ParsableCommand {

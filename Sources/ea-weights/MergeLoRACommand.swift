@@ -1,5 +1,6 @@
 import ArgumentParser
 import Numerics
+import Safetensors
 import WeightOps
 
 struct MergeLoRACommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Safetensors
 import WeightOps
 
 struct PrepareCommand: ParsableCommand {

@@ -72,7 +72,7 @@ struct ArchiveCommandTests {
         // Wait (bounded) for the staging folder, so the signal lands mid-extraction, then interrupt.
         for _ in 0..<5000 {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
-            if names.contains(where: { $0.hasPrefix(".ea-weights-staging-") }) || !process.isRunning { break }
+            if names.contains(where: { $0.hasPrefix(".ea-weights-partial-") }) || !process.isRunning { break }
             usleep(1000)
         }
         let interrupted = process.isRunning

@@ -236,8 +236,9 @@ struct VideoOutputTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let video = syntheticVideo(frames: 2, height: 8, width: 8)
         #expect(FileManager.default.createFile(atPath: folder + "/blocked", contents: Data()))
-        for name in ["blocked/video.mp4", "blocked/video.gif", "blocked/video.safetensors"] {
-            #expect(throws: RunnerError.self) { try VideoOutput.write(video: video, fps: 12, to: folder + "/" + name) }
+        for name in ["blocked/video.mp4", "blocked/video.gif", "blocked/video.safetensors", "blocked/frames/"] {
+            let error = #expect(throws: SafetensorsError.self) { try VideoOutput.write(video: video, fps: 12, to: folder + "/" + name) }
+            #expect(error == .writeFailed(path: folder + "/blocked", reason: "it is a file, not a folder"))
         }
         try FileManager.default.removeItem(atPath: folder + "/blocked")
         #expect(throws: RunnerError.self) { try VideoOutput.write(video: Tensor(zeros: [2, 3, 1, 8, 8]), fps: 12, to: folder + "/a.gif") }

@@ -36,16 +36,20 @@ public enum CLIRunner {
     }
 
     /// Runs to completion.
-    public static func run(_ arguments: [String]) throws -> Result {
-        let (process, out, err) = try start(arguments)
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        let (process, out, err) = try start(arguments, environment: environment)
         return finish(process, out, err)
     }
 
     /// Starts in the background (e.g. to interrupt it); `finish` collects the result.
-    public static func start(_ arguments: [String]) throws -> (Process, Pipe, Pipe) {
+    /// `environment` is added to (or overrides) this process's environment.
+    public static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
         let process = Process()
         process.executableURL = try binary()
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.currentDirectoryURL = Fixtures.packageRoot
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

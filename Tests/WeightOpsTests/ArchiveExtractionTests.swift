@@ -66,7 +66,7 @@ struct ArchiveExtractionTests {
         #expect(!FileManager.default.fileExists(atPath: box.dest + "/tiny-pixart"))
     }
 
-    @Test("refuses names that are not a single folder name", arguments: ["", ".", "..", "a/b", ".ea-weights-staging-1"])
+    @Test("refuses names that are not a single folder name", arguments: ["", ".", "..", "a/b", ".ea-weights-partial-1"])
     func refusesBadNames(_ name: String) throws {
         let box = try Sandbox()
         var options = ArchiveExtractionOptions.pixArt
@@ -176,10 +176,10 @@ struct ArchiveExtractionTests {
         let box = try Sandbox()
         var pid: Int32 = 4_000_000
         while kill(pid, 0) == 0 || errno != ESRCH { pid -= 1 }
-        let leftover = box.dest + "/\(StagingFolder.prefix)\(pid)-abcdef"
+        let leftover = box.dest + "/\(AtomicOutput.temporaryPrefix)\(pid)-abcdef"
         try FileManager.default.createDirectory(atPath: leftover + "/half", withIntermediateDirectories: true)
         let result = try ArchiveExtraction.extract(archive: ArchiveFixtures.tinyPixArtTar, into: box.dest, options: .pixArt)
-        #expect(result.removedLeftovers == ["\(StagingFolder.prefix)\(pid)-abcdef"])
+        #expect(result.removedLeftovers == ["\(AtomicOutput.temporaryPrefix)\(pid)-abcdef"])
         #expect(!FileManager.default.fileExists(atPath: leftover))
     }
 

@@ -36,7 +36,7 @@ final class Sandbox {
         try Self.canaryText.write(toFile: outsideFile, atomically: false, encoding: .utf8)
     }
 
-    deinit { StagingFolder.removeTree(root) }
+    deinit { AtomicOutput.removeTree(root) }
 
     func path(_ name: String) -> String { root + "/" + name }
 

@@ -14,7 +14,7 @@ final class ModelsSandbox {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
 
-    deinit { StagingFolder.removeTree(root) }
+    deinit { AtomicOutput.removeTree(root) }
 
     static let motionModule = ArchiveFixtures.eaTiny + "/motion_module.safetensors"
     static let personalized = ArchiveFixtures.eaTiny + "/personalized.safetensors"

@@ -76,14 +76,14 @@ struct VerifyTests {
         try FileManager.default.removeItem(atPath: box.models + "/Personalized_Model/personalized.safetensors")
         try "notes".write(toFile: box.models + "/Personalized_Model/notes.txt", atomically: false, encoding: .utf8)
         try FileManager.default.createDirectory(
-            atPath: box.models + "/Diffusion_Transformer/\(StagingFolder.prefix)1-abcdef/x", withIntermediateDirectories: true)
+            atPath: box.models + "/Diffusion_Transformer/\(AtomicOutput.temporaryPrefix)1-abcdef/x", withIntermediateDirectories: true)
         let lora = box.models + "/Personalized_Model/lora.safetensors"
         try FileHandle(forWritingTo: URL(fileURLWithPath: lora)).truncate(atOffset: 100)
         let report = try Self.verify(box, fast: true)
         #expect(!report.ok)
         #expect(Self.kinds(report, "Personalized_Model/personalized.safetensors") == [.missing])
         #expect(Self.kinds(report, "Personalized_Model/notes.txt") == [.extra])
-        #expect(Self.kinds(report, "Diffusion_Transformer/\(StagingFolder.prefix)1-abcdef") == [.extra])
+        #expect(Self.kinds(report, "Diffusion_Transformer/\(AtomicOutput.temporaryPrefix)1-abcdef") == [.extra])
         #expect(Self.kinds(report, "Personalized_Model/lora.safetensors") == [.changed, .invalid])
         #expect(report.text().contains("problems found"))
     }

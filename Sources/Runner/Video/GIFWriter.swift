@@ -1,3 +1,5 @@
+import Safetensors
+
 /// Writes a looping animated GIF (GIF89a): one global colour table for the whole video (`GIFPalette`), the
 /// NETSCAPE2.0 extension to loop forever, and per frame a graphic control extension carrying its delay and
 /// the LZW-compressed palette indices.

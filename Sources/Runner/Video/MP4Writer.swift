@@ -1,5 +1,6 @@
 import CFFmpeg
 import Foundation
+import Safetensors
 
 /// Writes H.264 in an MP4 container through libavcodec/libavformat, in the form ordinary players accept:
 /// yuv420p (BT.709, limited range, tagged as such), constant frame rate, even width and height, `moov` at the

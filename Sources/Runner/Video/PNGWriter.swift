@@ -1,5 +1,6 @@
 import CZlib
 import Foundation
+import Safetensors
 import Numerics
 
 /// Writes video frames as a folder of 8-bit RGB PNG files (`frame_0000.png`, ...), compressed with zlib.
@@ -34,11 +35,12 @@ enum PNGWriter {
             }
         }
         if let failure { throw failure }
-        try AtomicOutput.writeFolder(to: path, isStale: isFrameName) { folder in
-            for (i, bytes) in encoded.enumerated() {
-                try AtomicOutput.writeBytes(bytes, to: folder + "/" + frameName(i, of: video.frameCount), for: path)
-            }
+        let url = URL(fileURLWithPath: path)
+        let folder = try AtomicOutput.Folder(in: url.deletingLastPathComponent().path, for: url.lastPathComponent)
+        for (i, bytes) in encoded.enumerated() {
+            try folder.write(bytes, named: frameName(i, of: video.frameCount))
         }
+        try folder.commit(into: path, removingStale: isFrameName)
     }
 
     /// One PNG file: signature, IHDR (8-bit RGB), one IDAT with the zlib stream of filtered rows, IEND.

@@ -47,9 +47,10 @@ public enum VideoOutput {
             throw RunnerError.invalidInput("a video to save must have shape [1, 3, F, H, W], not \(video.shape)")
         }
         guard fps > 0 else { throw RunnerError.outputFailed(path: path, reason: "the frame rate must be positive, not \(fps)") }
+        // The output's folder is created when missing, as EasyAnimate's `save_videos_grid` does (`os.makedirs`).
+        try AtomicOutput.createFolder(URL(fileURLWithPath: path).deletingLastPathComponent().path)
         switch format {
         case .safetensors:
-            try AtomicOutput.ensureFolder(URL(fileURLWithPath: path).deletingLastPathComponent().path, for: path)
             // SafetensorsWriter's own errors name the file and the problem.
             try SafetensorsWriter().write([.floats(video.storage, name: "video", dtype: .f32, shape: video.shape)], to: path)
         case .mp4:

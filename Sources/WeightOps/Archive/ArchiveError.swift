@@ -22,7 +22,7 @@ public enum ArchiveError: Error, CustomStringConvertible, Sendable, Equatable {
     case writeFailed(path: String, reason: String)
     case invalidModelFile(path: String, entry: String, reason: String)
     case notPixArtFolder(path: String, problems: [String])
-    case interrupted(path: String)
+    case cancelled(path: String)
 
     public var description: String {
         switch self {
@@ -68,7 +68,7 @@ public enum ArchiveError: Error, CustomStringConvertible, Sendable, Equatable {
             return "\(path): '\(entry)' is not a valid model file: \(reason)"
         case let .notPixArtFolder(path, problems):
             return "\(path): not a PixArt diffusers folder: \(problems.joined(separator: "; "))"
-        case let .interrupted(path):
+        case let .cancelled(path):
             return "\(path): interrupted; nothing was left behind"
         }
     }

@@ -33,6 +33,9 @@ public struct ArchiveExtractionOptions: Sendable {
     public var maxCompressionRatio: Double = 50
     /// The ratio is judged only past this much output, so small archives of text files are never refused.
     public var ratioCheckStartBytes: Int64 = 1 << 30
+    /// Decompressed bytes allowed before the first entry header is parsed (pax and long-name headers included):
+    /// a stream that holds no tar header this early is not an archive, and memory stays bounded whatever it holds.
+    public var maxBytesBeforeFirstHeader: Int64 = 64 << 20
     /// More entries than any model archive has (PixArt-XL-2-512x512.tar has about 20).
     public var maxEntries = 100_000
     public var progress: TerminalProgress = .silent
@@ -74,9 +77,11 @@ public enum ArchiveExtraction {
         if let name = options.name { try validateFolderName(name) }
         let input = try ArchiveInput(path: archive)
         try FolderCreation.createDirectories(directory)
+        let claim = try FolderLock(directory)
+        defer { withExtendedLifetime(claim) {} }
         try input.checkFreeSpace(in: directory)
-        let leftovers = StagingFolder.removeAbandoned(in: directory)
-        let staging = try StagingFolder(in: directory)
+        let leftovers = AtomicOutput.removeAbandoned(in: directory)
+        let staging = try AtomicOutput.Folder(in: directory, for: options.name ?? "extract")
         let extractor = ArchiveExtractor(input: input, directory: directory, staging: staging, options: options)
         return try extractor.run(removedLeftovers: leftovers)
     }
@@ -99,8 +104,8 @@ public enum ArchiveExtraction {
         if name == "." || name == ".." { throw ArchiveError.invalidName(name: name, reason: "it names a folder link") }
         if name.contains("/") { throw ArchiveError.invalidName(name: name, reason: "it contains '/'") }
         if name.utf8.contains(0) { throw ArchiveError.invalidName(name: name, reason: "it contains a NUL byte") }
-        if name.hasPrefix(StagingFolder.prefix) {
-            throw ArchiveError.invalidName(name: name, reason: "it is reserved for staging folders")
+        if AtomicOutput.isTemporaryName(name) {
+            throw ArchiveError.invalidName(name: name, reason: "it is reserved for temporary outputs")
         }
     }
 }

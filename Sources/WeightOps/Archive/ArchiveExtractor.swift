@@ -11,7 +11,7 @@ import Safetensors
 final class ArchiveExtractor {
     let input: ArchiveInput
     let directory: String
-    let staging: StagingFolder
+    let staging: AtomicOutput.Folder
     let options: ArchiveExtractionOptions
     private var policy: ArchiveEntryPolicy
     private var folders: [String] = []
@@ -20,7 +20,7 @@ final class ArchiveExtractor {
     private var destination: String?
     private var rootPermissions: UInt32 = 0o755
 
-    init(input: ArchiveInput, directory: String, staging: StagingFolder, options: ArchiveExtractionOptions) {
+    init(input: ArchiveInput, directory: String, staging: AtomicOutput.Folder, options: ArchiveExtractionOptions) {
         self.input = input
         self.directory = directory
         self.staging = staging
@@ -57,7 +57,7 @@ final class ArchiveExtractor {
         try ExtractedFolderValidation.validate(
             staging: staging.path, finalPath: destination, files: sorted.map(\.path), archive: input.path,
             requirePixArt: options.requirePixArtFolder)
-        if options.isCancelled() { throw ArchiveError.interrupted(path: input.path) }
+        if options.isCancelled() { throw ArchiveError.cancelled(path: input.path) }
         // The staging folder was made private (0700); it becomes the model folder with the archive's mode.
         let mask = umask(0)
         umask(mask)

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CArchive
 import Foundation
+import Safetensors
 
 /// The archive file, opened and recognised from its first bytes: the compression, or the failed download it is.
 final class ArchiveInput {
@@ -36,6 +37,7 @@ final class ArchiveInput {
         }
         do {
             compression = try Self.recognise(head, size: size, path: path)
+            if compression == .gzip { try GzipHeader.check(fd: fd, size: size, path: path) }
         } catch {
             close(fd)
             throw error
@@ -60,23 +62,8 @@ final class ArchiveInput {
         }
         if starts([0x04, 0x22, 0x4D, 0x18]) { throw ArchiveError.unsupportedFormat(path: path, format: "lz4 compression") }
 
-        let text = String(decoding: head, as: UTF8.self)
-        let trimmed = text.drop { $0 == "\u{FEFF}" || $0.isWhitespace }.lowercased()
-        if trimmed.hasPrefix("version https://git-lfs.github.com/spec/") {
-            throw ArchiveError.notAnArchive(
-                path: path,
-                what: "a Git LFS pointer (\(size) bytes): run `git lfs pull` in its repository or download the file itself")
-        }
-        for tag in ["<!doctype html", "<html", "<head", "<body", "<!--", "<?xml"] where trimmed.hasPrefix(tag) {
-            throw ArchiveError.notAnArchive(path: path, what: "an HTML page (\(size) bytes), e.g. an error or login page")
-        }
-        if trimmed.hasPrefix("{") || trimmed.hasPrefix("[") {
-            throw ArchiveError.notAnArchive(path: path, what: "a JSON document (\(size) bytes), e.g. an error response")
-        }
-        let printable = head.filter { $0 == 9 || $0 == 10 || $0 == 13 || ($0 >= 32 && $0 != 127) }.count
-        if !head.contains(0), printable * 10 >= head.count * 9 {
-            let firstLine = trimmed.prefix { $0 != "\n" && $0 != "\r" }.prefix(60)
-            throw ArchiveError.notAnArchive(path: path, what: "a text file (\(size) bytes) beginning '\(firstLine)'")
+        if let what = FailedDownload.describe(head, size: Int(clamping: size)) {
+            throw ArchiveError.notAnArchive(path: path, what: what)
         }
         // Old tar headers have no magic; let the tar reader judge.
         return .none

@@ -17,6 +17,10 @@ final class DecompressedStream {
     private(set) var finished = false
     /// The reason the last read failed, kept here because libarchive only sees "-1" from the callback.
     var failure: Error?
+    /// Set by the tar reader once it has parsed an entry header; until then at most
+    /// `maxBytesBeforeFirstHeader` bytes are decompressed (a first header cannot need more).
+    var sawFirstHeader = false
+    private var headers = TarHeaderScanner()
 
     init(input: ArchiveInput, options: ArchiveExtractionOptions) throws {
         self.input = input
@@ -25,11 +29,17 @@ final class DecompressedStream {
             throw ArchiveError.cannotOpen(path: input.path, reason: "libarchive could not allocate a reader")
         }
         self.archive = archive
+        // The one filter the first bytes named, appended rather than bid for: libarchive then never looks for a
+        // second compression inside the output (its gzip bidder would read an endless inner header without bound).
+        let appended: Int32
         switch input.compression {
-        case .none: break
-        case .gzip: archive_read_support_filter_gzip(archive)
-        case .zstd: archive_read_support_filter_zstd(archive)
-        case .xz: archive_read_support_filter_xz(archive)
+        case .none: appended = archiveOK
+        case .gzip: appended = archive_read_append_filter(archive, ARCHIVE_FILTER_GZIP)
+        case .zstd: appended = archive_read_append_filter(archive, ARCHIVE_FILTER_ZSTD)
+        case .xz: appended = archive_read_append_filter(archive, ARCHIVE_FILTER_XZ)
+        }
+        guard appended == archiveOK else {
+            throw ArchiveError.unsupportedFormat(path: input.path, format: "\(input.compression.rawValue) compression (libarchive lacks it)")
         }
         archive_read_support_format_raw(archive)
         guard lseek(input.fd, 0, SEEK_SET) == 0,
@@ -60,7 +70,7 @@ final class DecompressedStream {
         if failure != nil { return -1 }
         if finished { return 0 }
         if options.isCancelled() {
-            failure = ArchiveError.interrupted(path: input.path)
+            failure = ArchiveError.cancelled(path: input.path)
             return -1
         }
         var block: UnsafeRawPointer?
@@ -80,6 +90,16 @@ final class DecompressedStream {
             crc = crc32_z(crc, block.assumingMemoryBound(to: Bytef.self), size)
         }
         produced += Int64(size)
+        if let hidden = headers.scan(UnsafeRawBufferPointer(start: block, count: size)) {
+            failure = ArchiveError.unsafeEntry(path: input.path, entry: hidden.entry, reason: hidden.reason)
+            return -1
+        }
+        if !sawFirstHeader, produced > options.maxBytesBeforeFirstHeader {
+            failure = ArchiveError.corrupt(
+                path: input.path, entry: nil,
+                reason: "no tar entry within the first \(options.maxBytesBeforeFirstHeader >> 20) MiB of decompressed data")
+            return -1
+        }
         let consumed = self.consumed
         if input.compression != .none, produced > options.ratioCheckStartBytes,
            Double(produced) > options.maxCompressionRatio * Double(max(consumed, 1)) {

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CArchive
 import Foundation
+import Safetensors
 
 /// One tar entry's header, as the extractor needs it.
 struct TarEntry {
@@ -49,7 +50,7 @@ final class TarReader {
     /// truncated, even though libarchive accepts it.
     func nextEntry() throws -> TarEntry? {
         var entry: OpaquePointer?
-        let r = archive_read_next_header(archive, &entry)
+        let r = Self.inUTF8Locale { archive_read_next_header(archive, &entry) }
         if r == archiveEOF {
             // The end marker is one or two 512-byte zero blocks after the last entry's data; libarchive consumed
             // them when present, so the position moved past where the next header would have started.
@@ -66,23 +67,22 @@ final class TarReader {
             throw ArchiveError.corrupt(path: path, entry: nil, reason: "\(which) is damaged (\(reason))")
         }
         current = entry
-        let name = Self.text(archive_entry_pathname_utf8(entry)) ?? Self.text(archive_entry_pathname(entry))
-        guard let name else {
-            let which = lastEntry.map { "the entry after '\($0)'" } ?? "the first entry"
-            throw ArchiveError.corrupt(path: path, entry: nil, reason: "\(which) has no name")
-        }
+        stream.sawFirstHeader = true
+        let name = try Self.utf8Name(archive_entry_pathname(entry), archive: path, after: lastEntry)
         lastEntry = name
 
         let type: ArchiveEntryType
-        if let target = Self.text(archive_entry_hardlink_utf8(entry)) ?? Self.text(archive_entry_hardlink(entry)) {
-            type = .hardlink(target: target)
+        if let target = archive_entry_hardlink(entry) {
+            type = .hardlink(target: try Self.utf8Name(target, archive: path, after: lastEntry, link: true))
         } else {
             switch UInt32(archive_entry_filetype(entry)) & FileType.mask {
             case FileType.regular:
                 type = archive_entry_sparse_count(entry) > 0 ? .unsupported("sparse files") : .file
             case FileType.directory: type = .directory
             case FileType.symlink:
-                type = .symlink(target: Self.text(archive_entry_symlink_utf8(entry)) ?? Self.text(archive_entry_symlink(entry)) ?? "")
+                type = .symlink(target: try archive_entry_symlink(entry).map {
+                    try Self.utf8Name($0, archive: path, after: lastEntry, link: true)
+                } ?? "")
             case FileType.character: type = .unsupported("character devices")
             case FileType.block: type = .unsupported("block devices")
             case FileType.fifo: type = .unsupported("FIFOs (named pipes)")
@@ -124,16 +124,40 @@ final class TarReader {
         try stream.drain()
     }
 
+    /// libarchive turns pax names (UTF-8 by definition) into the C library's current locale, which is ASCII in a
+    /// process that never set one: every non-ASCII name would fail. Header parsing runs in C.UTF-8 (built into
+    /// glibc since 2.35) on this thread only, whatever LANG or LC_ALL say, so names arrive as their UTF-8 bytes.
+    private static let utf8Locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", nil)
+
+    private static func inUTF8Locale<R>(_ body: () -> R) -> R {
+        guard let locale = utf8Locale else { return body() }
+        let previous = uselocale(locale)
+        defer { uselocale(previous) }
+        return body()
+    }
+
+    /// An entry's name (or link target) as the archive spells it: bytes that are not UTF-8 (a name written in a
+    /// legacy code page) are refused rather than repaired into another name.
+    private static func utf8Name(_ pointer: UnsafePointer<CChar>?, archive: String, after previous: String?,
+                                 link: Bool = false) throws -> String {
+        guard let pointer else {
+            let which = previous.map { "the entry after '\($0)'" } ?? "the first entry"
+            throw ArchiveError.corrupt(path: archive, entry: nil, reason: "\(which) has no name")
+        }
+        let bytes = Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map { UInt8(bitPattern: $0) }
+        guard let name = String(validating: bytes, as: UTF8.self) else {
+            throw ArchiveError.unsafeEntry(
+                path: archive, entry: PrintableText.quote(bytes),
+                reason: link ? "its link target is not valid UTF-8" : "its name is not valid UTF-8 (a legacy code page?); repack it with UTF-8 names")
+        }
+        return name
+    }
+
     private static func notTar(_ input: ArchiveInput) -> ArchiveError {
         if input.compression == .none {
             return ArchiveError.unsupportedFormat(path: input.path, format: "this file format (it is not a tar archive)")
         }
         return ArchiveError.unsupportedFormat(
             path: input.path, format: "a \(input.compression.rawValue) file that does not hold a tar archive")
-    }
-
-    private static func text(_ pointer: UnsafePointer<CChar>?) -> String? {
-        guard let pointer else { return nil }
-        return String(cString: pointer)
     }
 }

@@ -110,7 +110,7 @@ public enum CheckpointRewrite {
             throw WeightOpsError.invalidInput(path: destination, reason: "already exists; choose another --out or remove it first")
         }
         let parent = (destination as NSString).deletingLastPathComponent
-        let stage = try StagingFolder(in: parent.isEmpty ? "." : parent)
+        let stage = try AtomicOutput.Folder(in: parent.isEmpty ? "." : parent, for: (destination as NSString).lastPathComponent)
         try body(stage.path)
         let folders = (FileManager.default.subpaths(atPath: stage.path) ?? []).filter {
             var isDirectory: ObjCBool = false

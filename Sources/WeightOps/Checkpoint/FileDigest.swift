@@ -27,7 +27,7 @@ public struct FileDigest: Sendable, Equatable, Codable {
         var hasher = SHA256()
         // Hashing a multi-GB checkpoint must not grow the resident memory: blocks are unmapped once hashed.
         try file.forEachBlock(in: 0..<file.size, blockSize: 4 << 20) { block in
-            if isCancelled() { throw ModelsError.interrupted(path: path) }
+            if isCancelled() { throw WeightOpsError.cancelled(path: path) }
             hasher.update(bufferPointer: block)
             progress?(Int64(block.count))
         }

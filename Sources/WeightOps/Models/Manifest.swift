@@ -96,22 +96,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(self) + Data("\n".utf8)
-        let temporary = models + "/.manifest.json.\(getpid()).tmp"
-        unlink(temporary)
-        do {
-            let writer = try HashingFileWriter(path: temporary, mode: 0o644)
-            try data.withUnsafeBytes { try writer.write($0) }
-            _ = try writer.finish()
-        } catch {
-            unlink(temporary)
-            throw ModelsError.writeFailed(path: path, reason: "\(error)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw ModelsError.writeFailed(path: path, reason: reason)
-        }
-        try? StagingFolder.flushFolder(models)
+        try AtomicOutput.writeFile(Array(data), to: path)
     }
 
     private static func describe(_ error: Error) -> String {

@@ -9,7 +9,7 @@ public enum ModelsError: Error, CustomStringConvertible, Sendable, Equatable {
     case invalidManifest(path: String, reason: String)
     case writeFailed(path: String, reason: String)
     case invalidRequest(reason: String)
-    case interrupted(path: String)
+    case cancelled(path: String)
 
     public var description: String {
         switch self {
@@ -29,8 +29,8 @@ public enum ModelsError: Error, CustomStringConvertible, Sendable, Equatable {
             return "\(path): write failed: \(reason)"
         case let .invalidRequest(reason):
             return reason
-        case let .interrupted(path):
-            return "\(path): interrupted; nothing was left half-written"
+        case let .cancelled(path):
+            return "\(path): interrupted; nothing was left behind"
         }
     }
 }

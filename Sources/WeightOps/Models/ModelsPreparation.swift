@@ -70,6 +70,8 @@ public enum ModelsPreparation {
         let models = request.models
         let plans = try plan(request)
         try FolderCreation.createDirectories(models)
+        let claim = try FolderLock(models)
+        defer { withExtendedLifetime(claim) {} }
         for folder in ModelsLayout.folders { try FolderCreation.createDirectories(models + "/" + folder) }
         var manifest = try Manifest.read(models: models)
         let before = manifest
@@ -78,7 +80,7 @@ public enum ModelsPreparation {
 
         var items: [PrepareReport.Item] = []
         for plan in plans {
-            if request.isCancelled() { throw ModelsError.interrupted(path: plan.source) }
+            if request.isCancelled() { throw ModelsError.cancelled(path: plan.source) }
             let (item, placed) = try execute(plan, request: request, recorded: entries)
             for entry in placed { entries[entry.path] = entry }
             items.append(item)
@@ -335,18 +337,15 @@ enum FilePlacement {
         var st = stat()
         guard fstat(input, &st) == 0 else { throw ModelsError.cannotRead(path: source, reason: String(cString: strerror(errno))) }
         _ = posix_fadvise(input, 0, 0, POSIX_FADV_SEQUENTIAL)
-        let folder = (target as NSString).deletingLastPathComponent
-        let temporary = folder + "/.\((target as NSString).lastPathComponent).ea-weights-partial-\(getpid())"
-        unlink(temporary)
         let progress = request.progress("copying \((source as NSString).lastPathComponent)", Int64(st.st_size))
         defer { progress.finish() }
-        do {
+        return try AtomicOutput.writeFile(to: target) { temporary in
             let writer = try HashingFileWriter(path: temporary, mode: mode_t(st.st_mode & 0o755) | 0o600)
             let blockSize = 4 << 20
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 4096)
             defer { buffer.deallocate() }
             while true {
-                if request.isCancelled() { throw ModelsError.interrupted(path: target) }
+                if request.isCancelled() { throw ModelsError.cancelled(path: target) }
                 let n = read(input, buffer.baseAddress, blockSize)
                 if n < 0 {
                     if errno == EINTR { continue }
@@ -357,15 +356,7 @@ enum FilePlacement {
                 progress.update(writer.size)
             }
             writer.setModificationTime(seconds: st.st_mtim.tv_sec, nanoseconds: st.st_mtim.tv_nsec)
-            let digest = try writer.finish()
-            guard rename(temporary, target) == 0 else {
-                throw ModelsError.writeFailed(path: target, reason: String(cString: strerror(errno)))
-            }
-            try? StagingFolder.flushFolder(folder)
-            return digest
-        } catch {
-            unlink(temporary)
-            throw error
+            return try writer.finish()
         }
     }
 
@@ -396,13 +387,13 @@ enum FolderPlacement {
             let digests = try files.map { ExtractedFile(path: $0, digest: try FilePlacement.hash(target + "/" + $0, request: request)) }
             return (.moved, digests, nil)
         }
-        let staging = try StagingFolder(in: parent)
+        let staging = try AtomicOutput.Folder(in: parent, for: (target as NSString).lastPathComponent)
         var digests: [ExtractedFile] = []
         var copiedAny = false
         var linkedAny = false
         var folders: [String] = []
         for file in files {
-            if request.isCancelled() { throw ModelsError.interrupted(path: target) }
+            if request.isCancelled() { throw ModelsError.cancelled(path: target) }
             let components = file.split(separator: "/").dropLast()
             var prefix = ""
             for component in components {
@@ -422,7 +413,7 @@ enum FolderPlacement {
         }
         try staging.commit(to: target, flushing: folders)
         if placement == .move {
-            StagingFolder.removeTree(source)
+            AtomicOutput.removeTree(source)
             return (.moved, digests, "copied then deleted (another filesystem, or the folder holds links)")
         }
         let action: PrepareReport.Action = linkedAny && !copiedAny ? .linked : .copied

@@ -151,7 +151,7 @@ private struct Checker {
 
     /// Every .safetensors file and index in the tree, listed in the manifest or not, must be valid.
     mutating func checkWeightFiles() {
-        for file in allFiles() where ComponentWeights.isWeightsFile(file) && !file.contains(StagingFolder.prefix) {
+        for file in allFiles() where ComponentWeights.isWeightsFile(file) && !file.contains(AtomicOutput.temporaryPrefix) {
             var st = stat()
             guard stat(models + "/" + file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
             do {
@@ -198,11 +198,8 @@ private struct Checker {
         }
         let listed = Set(manifest.files.map(\.path))
         for file in allFiles() where !listed.contains(file) && file != ModelsLayout.manifest {
-            let name = (file as NSString).lastPathComponent
-            if file.hasPrefix(StagingFolder.prefix) || file.contains("/" + StagingFolder.prefix) {
-                report(.extra, file, "left by an interrupted extraction; delete it")
-            } else if name.contains(".ea-weights-partial-") {
-                report(.extra, file, "left by an interrupted copy; delete it")
+            if file.hasPrefix(AtomicOutput.temporaryPrefix) || file.contains("/" + AtomicOutput.temporaryPrefix) {
+                report(.extra, file, "left by an interrupted run; delete it")
             } else {
                 report(.extra, file, "not in the manifest; run `ea-weights prepare` to add it, or remove it")
             }
@@ -282,7 +279,7 @@ private struct Checker {
             guard lstat(models + "/" + relative, &st) == 0 else { continue }
             let type = st.st_mode & S_IFMT
             if type == S_IFDIR {
-                if (relative as NSString).lastPathComponent.hasPrefix(StagingFolder.prefix) {
+                if AtomicOutput.isTemporaryName((relative as NSString).lastPathComponent) {
                     files.append(relative)
                     enumerator.skipDescendants()
                 }
@@ -312,7 +309,7 @@ private struct Checker {
             report(.layout, dt + "/", "holds no PixArt diffusers folder; run `ea-weights prepare --pixart PixArt-XL-2-512x512.tar`")
         }
         for name in folders {
-            if options.isCancelled() { throw ModelsError.interrupted(path: models) }
+            if options.isCancelled() { throw ModelsError.cancelled(path: models) }
             let relative = dt + "/" + name
             let folder = models + "/" + relative
             let check = PixArtFolder.check(folder)

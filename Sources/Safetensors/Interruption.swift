@@ -8,12 +8,16 @@ import Foundation
 
 /// Turns Ctrl-C (SIGINT), SIGTERM and SIGHUP into a flag that long operations poll between blocks, so they can
 /// stop cleanly and remove their temporary files instead of dying half-way and leaving partial output behind.
-/// A second signal ends the process at once, for the impatient.
+/// Work that does not reach a check within `gracePeriod` (a library call that blocks), and a second signal, end
+/// the process at once, after removing every temporary output still registered: nothing is left behind either way.
 ///
 ///     Interruption.install()                     // in a command's run(), before the long work
 ///     if Interruption.isRequested { ... }        // or pass `Interruption.isRequested` as a check
 public enum Interruption {
     private static let state = State()
+
+    /// How long a requested stop may take before the process ends on its own.
+    public static let gracePeriod: Double = 0.8
 
     /// Starts catching the signals (once per process; later calls do nothing).
     public static func install() {
@@ -31,6 +35,7 @@ public enum Interruption {
         private var installed = false
         private var received: Int32?
         private var sources: [DispatchSourceSignal] = []
+        private let queue = DispatchQueue(label: "ea-weights.interruption")
 
         var requested: Bool {
             lock.lock()
@@ -49,7 +54,6 @@ public enum Interruption {
             defer { lock.unlock() }
             guard !installed else { return }
             installed = true
-            let queue = DispatchQueue(label: "ea-weights.interruption")
             for number in [SIGINT, SIGTERM, SIGHUP] {
                 // The default action would kill the process before cleanup; the dispatch source sees it instead.
                 Glibc.signal(number, SIG_IGN)
@@ -60,12 +64,21 @@ public enum Interruption {
             }
         }
 
+        /// Removes the registered temporary outputs and exits as the signal would have, as a shell expects.
+        private static func end(_ number: Int32) -> Never {
+            TemporaryFiles.removeAll()
+            let message = "ea-weights: interrupted; nothing was left behind\n"
+            _ = message.withCString { Glibc.write(2, $0, strlen($0)) }
+            _exit(128 + number)
+        }
+
         private func receive(_ number: Int32) {
             lock.lock()
             let second = received != nil
             if !second { received = number }
             lock.unlock()
-            if second { _exit(128 + number) }
+            if second { Self.end(number) }
+            queue.asyncAfter(deadline: .now() + Interruption.gracePeriod) { Self.end(number) }
         }
     }
 }
