@@ -32,6 +32,7 @@ public enum PixArtFolder {
         ("vae", .diffusers, [.vae]),
         ("text_encoder", .transformers, [.t5Encoder]),
     ]
+
     /// What `check` found.
     public struct Check: Sendable {
         /// What makes the folder unusable, one phrase each (empty when it is complete).

@@ -172,7 +172,7 @@ public enum Convert {
 
         switch layout {
         case let .weights(weights):
-            log.report.notes = weights.leftOutNote.map { [$0] } ?? []
+            if let note = weights.leftOutNote { log.report.notes.append(note) }
             let opened = try weights.open()
             try refuseQuantized(opened.dict)
             if options.target.quantization != nil { try requireQuantizable(opened.dict) }
