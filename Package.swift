@@ -49,11 +49,16 @@ let package = Package(
             ]
         ),
 
+        // The parsers of untrusted input as fuzz targets (scripts/fuzz.sh builds the fuzzer; tests replay the corpus).
+        .target(name: "FuzzTargets", dependencies: ["Safetensors", "WeightOps", "Runner"]),
+        .executableTarget(name: "ea-weights-fuzz", dependencies: ["FuzzTargets"]),
+
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "WeightOpsTests", dependencies: ["TestSupport", "WeightOps", "Safetensors", "Bench"]),
         .testTarget(name: "RunnerTests", dependencies: ["TestSupport", "Runner", "Safetensors", "Numerics", "WeightOps"]),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["TestSupport", "FuzzTargets"]),
         .testTarget(name: "EAWeightsCLITests", dependencies: ["TestSupport", "ea-weights", "Safetensors", "Bench"]),
     ],
     swiftLanguageModes: [.v5]
