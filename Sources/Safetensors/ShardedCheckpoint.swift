@@ -82,21 +82,13 @@ public struct ShardedCheckpoint: StateDict {
         self.init(path: path, index: nil, shards: shards, location: location, metadata: shards[0].metadata)
     }
 
-    /// Opens a folder: through its index when it has exactly one `*.safetensors.index.json`, otherwise as all
-    /// its `.safetensors` files (hidden files ignored).
+    /// Opens a folder's checkpoint as `ComponentWeights` chooses it (a single file as a checkpoint of one shard).
     public init(folder: String) throws {
-        let names = try FileSystem.list(folder).filter { !$0.hasPrefix(".") }
-        let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
-        if indexes.count == 1 {
-            try self.init(indexPath: FileSystem.join(folder, indexes[0]))
-            return
+        let weights = try ComponentWeights(folder: folder)
+        switch weights.layout {
+        case let .index(name, _): try self.init(indexPath: FileSystem.join(folder, name))
+        case .file, .shards: try self.init(files: weights.files.map { FileSystem.join(folder, $0) }, path: folder)
         }
-        guard indexes.isEmpty else {
-            throw SafetensorsError.cannotOpen(path: folder, reason: "it holds several index files (\(indexes.joined(separator: ", "))); open one of them")
-        }
-        let files = names.filter { $0.hasSuffix(".safetensors") }.map { FileSystem.join(folder, $0) }
-            .filter { FileSystem.kind($0) == .file }
-        try self.init(files: files, path: folder)
     }
 
     private init(path: String, index: ShardIndex?, shards: [SafetensorsFile], location: [String: Int],
@@ -125,9 +117,7 @@ public struct ShardedCheckpoint: StateDict {
 }
 
 /// Opens whatever a user points at as one state dict: a .safetensors file, a `*.safetensors.index.json`, or a
-/// folder holding one checkpoint (an index with its shards, a single .safetensors file, or shards named
-/// `<name>-00001-of-0000N.safetensors` without an index). Like transformers' and diffusers' loaders, a folder with
-/// both `<name>.safetensors` and `<name>.safetensors.index.json` opens the single file.
+/// model folder, whose weights `ComponentWeights` chooses as diffusers' and transformers' loaders do.
 public func openStateDict(path: String) throws -> any StateDict {
     switch FileSystem.kind(path) {
     case .missing:
@@ -138,34 +128,6 @@ public func openStateDict(path: String) throws -> any StateDict {
         if path.hasSuffix(".json") { return try ShardedCheckpoint(indexPath: path) }
         return try SafetensorsFile(path: path)
     case .directory:
-        let names = try FileSystem.list(path).filter { !$0.hasPrefix(".") }
-        let files = names.filter { $0.hasSuffix(".safetensors") && FileSystem.kind(FileSystem.join(path, $0)) == .file }
-        let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
-        if indexes.count == 1 {
-            let single = String(indexes[0].dropLast(".index.json".count))
-            if files.contains(single) { return try SafetensorsFile(path: FileSystem.join(path, single)) }
-            return try ShardedCheckpoint(indexPath: FileSystem.join(path, indexes[0]))
-        }
-        guard indexes.isEmpty else {
-            throw SafetensorsError.cannotOpen(
-                path: path, reason: "it holds several index files (\(indexes.joined(separator: ", "))); open one of them")
-        }
-        if files.count == 1 { return try SafetensorsFile(path: FileSystem.join(path, files[0])) }
-        guard !files.isEmpty else {
-            throw SafetensorsError.cannotOpen(path: path, reason: "it holds no .safetensors file")
-        }
-        // Without an index, accept only one complete set of transformers-named shards.
-        let parsed = files.map { ShardPlan.parseShardName($0) }
-        if let first = parsed[0], parsed.allSatisfy({ $0?.base == first.base && $0?.count == first.count }) {
-            let expected = ShardPlan.shardNames(baseName: first.base, count: first.count)
-            for name in expected where !files.contains(name) {
-                throw SafetensorsError.missingShard(path: path, shard: name)
-            }
-            if files.count == expected.count {
-                return try ShardedCheckpoint(files: files.map { FileSystem.join(path, $0) }, path: path)
-            }
-        }
-        throw SafetensorsError.cannotOpen(
-            path: path, reason: "it holds \(files.count) .safetensors files and no index; open one of them or the index")
+        return try ComponentWeights(folder: path).open()
     }
 }

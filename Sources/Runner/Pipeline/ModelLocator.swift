@@ -1,4 +1,5 @@
 import Foundation
+import WeightOps
 
 /// Where the components of one EasyAnimate v1 model set live on disk.
 public struct ModelPaths: Sendable, Equatable {
@@ -70,14 +71,14 @@ public enum ModelLocator {
         return ModelPaths(pixart: (diffusion as NSString).appendingPathComponent(first), motionModule: module)
     }
 
-    /// Checks that the diffusers folder has every component the pipeline reads.
+    /// Checks the diffusers folder with the layout check every command uses, and that the other files exist.
     public static func validate(_ paths: ModelPaths) throws {
         let fm = FileManager.default
-        for component in ["transformer/config.json", "vae/config.json", "text_encoder/config.json", "tokenizer/spiece.model"] {
-            let path = (paths.pixart as NSString).appendingPathComponent(component)
-            guard fm.fileExists(atPath: path) else {
-                throw RunnerError.invalidInput("\(paths.pixart): missing \(component) (not a PixArt diffusers folder?)")
-            }
+        let check = PixArtFolder.check(paths.pixart)
+        guard check.problems.isEmpty else {
+            let missing = check.filesInMissingFolders.isEmpty ? "" : " (no \(check.filesInMissingFolders.joined(separator: ", ")))"
+            throw RunnerError.invalidInput(
+                "\(paths.pixart): not a PixArt diffusers folder: \(check.problems.joined(separator: "; "))\(missing)")
         }
         for file in [paths.motionModule, paths.transformer, paths.config].compactMap({ $0 }) where !fm.fileExists(atPath: file) {
             throw RunnerError.invalidInput("\(file): no such file")

@@ -27,11 +27,11 @@ public struct VAEDecoder: Sendable {
         key.hasPrefix("encoder.") || key.hasPrefix("quant_conv.")
     }
 
-    /// Loads a diffusers `vae/` folder: `config.json` and `diffusion_pytorch_model.safetensors`.
+    /// Loads a diffusers `vae/` folder: `config.json` and the weights `ComponentWeights` chooses.
     public static func load(folder: String) throws -> VAEDecoder {
         let folderURL = URL(fileURLWithPath: folder)
         let config = try VAEConfig(contentsOf: folderURL.appendingPathComponent("config.json").path)
-        let store = WeightStore(try SafetensorsFile(path: try VAEDecoder.weightsFile(in: folderURL)))
+        let store = WeightStore(try ComponentWeights(folder: folder, library: .diffusers).open())
         return try load(store, config: config)
     }
 
@@ -135,19 +135,5 @@ public struct VAEDecoder: Sendable {
         guard shape.count == rank, shape[channelAxis] == config.latentChannels, shape.allSatisfy({ $0 > 0 }) else {
             throw RunnerError.invalidInput("VAE latents have shape \(shape), the decoder expects \(expected)")
         }
-    }
-
-    /// The weights file of a diffusers `vae/` folder (float32 or the fp16 variant).
-    static func weightsFile(in folder: URL) throws -> String {
-        let names = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors"]
-        for name in names {
-            let path = folder.appendingPathComponent(name).path
-            if FileManager.default.fileExists(atPath: path) { return path }
-        }
-        if FileManager.default.fileExists(atPath: folder.appendingPathComponent("diffusion_pytorch_model.bin").path) {
-            throw RunnerError.invalidInput("\(folder.path): the VAE weights are a PyTorch .bin file; "
-                + "convert them to diffusion_pytorch_model.safetensors")
-        }
-        throw RunnerError.invalidInput("\(folder.path): no diffusion_pytorch_model.safetensors in the VAE folder")
     }
 }

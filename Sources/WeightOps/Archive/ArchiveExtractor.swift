@@ -54,7 +54,7 @@ final class ArchiveExtractor {
         guard policy.fileCount > 0 else { throw ArchiveError.layout(path: input.path, reason: "it holds no files") }
 
         let sorted = files.keys.sorted().map { ExtractedFile(path: $0, digest: files[$0] ?? FileDigest(size: 0, sha256: "")) }
-        try ModelFolderCheck.validateExtracted(
+        try ExtractedFolderValidation.validate(
             staging: staging.path, finalPath: destination, files: sorted.map(\.path), archive: input.path,
             requirePixArt: options.requirePixArtFolder)
         if options.isCancelled() { throw ArchiveError.cancelled(path: input.path) }

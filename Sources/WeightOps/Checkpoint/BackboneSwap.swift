@@ -147,15 +147,17 @@ extension BackboneSwap {
 
     /// `ea-weights swap`: checks, then writes the 3D state dict as one file (tensors copied from the inputs).
     public static func run(_ options: Options, dryRun: Bool = false, progress: ProgressHandler? = nil) throws -> Report {
-        var backbonePath = options.backbone
+        let backboneWeights: WeightFiles
         if options.fromDiffusersFolder {
             guard case let .diffusers(_, components, _) = try CheckpointLayout.locate(options.backbone),
                   let transformer = components.first(where: { $0.name == "transformer" }) else {
                 throw WeightOpsError.invalidInput(path: options.backbone, reason: "is not a diffusers folder with a transformer/ (model_index.json)")
             }
-            backbonePath = transformer.weights.directory
+            backboneWeights = transformer.weights
+        } else {
+            backboneWeights = try WeightFiles.locate(options.backbone)
         }
-        let backbone = try WeightFiles.locate(backbonePath).open().dict
+        let backbone = try backboneWeights.open().dict
         let motion = try WeightFiles.locate(options.motionModule).open().dict
         let swap = try BackboneSwap(backbone: backbone, motionModule: motion)
         if dryRun { return swap.report }

@@ -1,29 +1,36 @@
 import Foundation
 import Safetensors
 
-/// The weights of one model on disk: a .safetensors file, a folder holding one (a diffusers component folder
-/// with its config.json), or a sharded checkpoint (an index and its shards, as transformers saves a T5).
+/// The weights of one model on disk: a .safetensors file, a *.safetensors.index.json, or a model folder, whose
+/// weights `ComponentWeights` chooses (a diffusers component folder with its config.json, a sharded T5).
 /// Operations read it as one state dict and write their result in the same layout.
 public struct WeightFiles: Sendable {
     public enum Files: Sendable {
         case single(String)
         /// Index file name and its contents.
         case sharded(index: String, contents: Safetensors.ShardIndex)
+        /// Index-less shard files.
+        case shards([String])
     }
 
     /// The folder holding the files.
     public let directory: String
     public let files: Files
-    /// True when the user named a folder (its other files, such as config.json, are carried over).
-    public let isFolder: Bool
-    /// Names of the folder's other entries (only when `isFolder`).
+    /// The folder's resolution when the user named a folder (its other files, such as config.json, are carried
+    /// over; its weight files that loaders do not read, `folder.ignored`, are not).
+    public let folder: ComponentWeights?
+    /// Names of the folder's other entries (only for a folder), without the weight files loaders do not read.
     public let otherEntries: [String]
+
+    /// True when the user named a folder.
+    public var isFolder: Bool { folder != nil }
 
     /// The weight file names.
     public var weightFileNames: [String] {
         switch files {
         case let .single(name): return [name]
         case let .sharded(_, contents): return contents.shardFiles
+        case let .shards(names): return names
         }
     }
 
@@ -38,11 +45,15 @@ public struct WeightFiles: Sendable {
         case let .sharded(index, contents):
             let checkpoint = try ShardedCheckpoint(indexPath: path(index))
             return (checkpoint, Array(zip(contents.shardFiles, checkpoint.shards)))
+        case let .shards(names):
+            let checkpoint = try ShardedCheckpoint(files: names.map(path), path: directory)
+            return (checkpoint, Array(zip(names, checkpoint.shards)))
         }
     }
 
-    /// Recognises `path`: a .safetensors file, a *.safetensors.index.json, or a folder holding either.
-    public static func locate(_ path: String) throws -> WeightFiles {
+    /// Recognises `path`: a .safetensors file, a *.safetensors.index.json, or a model folder (read as
+    /// `ComponentWeights` resolves it; `library` as there).
+    public static func locate(_ path: String, library: ComponentWeights.Library? = nil) throws -> WeightFiles {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -51,38 +62,31 @@ public struct WeightFiles: Sendable {
         if !isDirectory.boolValue {
             let directory = (path as NSString).deletingLastPathComponent
             let name = (path as NSString).lastPathComponent
-            if name.hasSuffix(".index.json") {
-                return try sharded(directory: directory.isEmpty ? "." : directory, index: name, isFolder: false, others: [])
-            }
-            return WeightFiles(directory: directory.isEmpty ? "." : directory, files: .single(name), isFolder: false, otherEntries: [])
+            let files: Files = name.hasSuffix(".index.json")
+                ? .sharded(index: name, contents: try Safetensors.ShardIndex(path: path)) : .single(name)
+            return WeightFiles(directory: directory.isEmpty ? "." : directory, files: files, folder: nil, otherEntries: [])
         }
-        let entries = try fm.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
-        if entries.contains("model_index.json") {
+        if fm.fileExists(atPath: (path as NSString).appendingPathComponent("model_index.json")) {
             throw WeightOpsError.invalidInput(
                 path: path, reason: "is a diffusers pipeline folder; name one of its components (e.g. \(path)/transformer)")
         }
-        let indexes = entries.filter { $0.hasSuffix(".safetensors.index.json") }
-        if indexes.count > 1 {
-            throw WeightOpsError.invalidInput(path: path, reason: "holds several indexes (\(indexes.joined(separator: ", "))); name one")
+        let weights = try ComponentWeights(folder: path, library: library)
+        let files: Files
+        switch weights.layout {
+        case let .file(name): files = .single(name)
+        case let .index(name, contents): files = .sharded(index: name, contents: contents)
+        case let .shards(names): files = .shards(names)
         }
-        if let index = indexes.first {
-            let shardSet = Set(try sharded(directory: path, index: index, isFolder: true, others: []).weightFileNames)
-            let others = entries.filter { $0 != index && !shardSet.contains($0) }
-            return try sharded(directory: path, index: index, isFolder: true, others: others)
-        }
-        let weights = entries.filter { $0.hasSuffix(".safetensors") }
-        guard weights.count == 1, let only = weights.first else {
-            throw WeightOpsError.invalidInput(
-                path: path, reason: weights.isEmpty ? "holds no .safetensors file"
-                    : "holds \(weights.count) .safetensors files and no *.safetensors.index.json; name the file to use")
-        }
-        return WeightFiles(directory: path, files: .single(only), isFolder: true, otherEntries: entries.filter { $0 != only })
+        let weightFiles = Set(weights.readFiles + weights.ignored)
+        let others = try fm.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") && !weightFiles.contains($0) }.sorted()
+        return WeightFiles(directory: path, files: files, folder: weights, otherEntries: others)
     }
 
-    static func sharded(directory: String, index: String, isFolder: Bool, others: [String]) throws -> WeightFiles {
-        let contents = try Safetensors.ShardIndex(path: (directory as NSString).appendingPathComponent(index))
-        return WeightFiles(directory: directory, files: .sharded(index: index, contents: contents), isFolder: isFolder,
-                           otherEntries: others)
+    /// What is left out of an output written from this folder, and why (nil when nothing).
+    public var leftOutNote: String? {
+        guard let folder, !folder.ignored.isEmpty else { return nil }
+        let left = folder.shadowed + folder.ignored.filter { !folder.shadowed.contains($0) }
+        return "left out \(left.joined(separator: ", ")) of \(directory): loaders read \(folder.entry)"
     }
 }
 
@@ -102,11 +106,13 @@ public enum CheckpointLayout: Sendable {
         var components: [(String, WeightFiles)] = []
         for (name, value) in fields where !name.hasPrefix("_") {
             // Components are ["library", "Class"]; null entries are absent components.
-            guard value.arrayValue?.count == 2, value.arrayValue?.first?.stringValue != nil else { continue }
+            guard value.arrayValue?.count == 2, let library = value.arrayValue?.first?.stringValue else { continue }
             let folder = (path as NSString).appendingPathComponent(name)
             let hasWeights = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
-                .contains { $0.hasSuffix(".safetensors") || $0.hasSuffix(".safetensors.index.json") }
-            if hasWeights { components.append((name, try WeightFiles.locate(folder))) }
+                .contains(where: ComponentWeights.isWeightsFile)
+            if hasWeights {
+                components.append((name, try WeightFiles.locate(folder, library: ComponentWeights.Library(rawValue: library))))
+            }
         }
         let entries = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
         return .diffusers(root: path, components: components.sorted { $0.0 < $1.0 }, entries: entries)

@@ -22,12 +22,8 @@ public struct FileDigest: Sendable, Equatable, Codable {
     public static func compute(
         path: String, progress: ((Int64) -> Void)? = nil, isCancelled: () -> Bool = { false }
     ) throws -> FileDigest {
-        let file: MappedFile
-        do {
-            file = try MappedFile(path: path)
-        } catch let SafetensorsError.cannotOpen(_, reason) {
-            throw ModelsError.cannotRead(path: path, reason: reason)
-        }
+        // An unreadable file is the reader's error naming it (hashing serves merge-lora and inspect, not only models/).
+        let file = try MappedFile(path: path)
         var hasher = SHA256()
         // Hashing a multi-GB checkpoint must not grow the resident memory: blocks are unmapped once hashed.
         try file.forEachBlock(in: 0..<file.size, blockSize: 4 << 20) { block in

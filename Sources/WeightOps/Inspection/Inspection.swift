@@ -60,6 +60,7 @@ public enum Inspection {
         let (config, configPath, configNote) = neighbouringConfig(of: target.path)
         var summary = try ModelSummary.summarize(dict, config: config)
         if let configNote { summary.notes.append(configNote) }
+        if let folderNote = folderNote(of: target) { summary.notes.append(folderNote) }
 
         var dtypes: [String: InspectedFile.DTypeUsage] = [:]
         var parameters = 0
@@ -100,6 +101,13 @@ public enum Inspection {
     static func openCheckpoint(_ target: Discovery.Target) throws -> any StateDict {
         if let files = target.shardFiles { return try ShardedCheckpoint(files: files, path: target.path) }
         return try openStateDict(path: target.path)
+    }
+
+    /// What the checkpoint's folder holds besides the weights loaders read (`ComponentWeights.note`), naming the
+    /// file they read; nil for a folder loaders read nothing else from, or no one checkpoint (e.g. `Personalized_Model/`).
+    static func folderNote(of target: Discovery.Target) -> String? {
+        let folder = target.shardFiles != nil ? target.path : (target.path as NSString).deletingLastPathComponent
+        return (try? ComponentWeights(folder: folder.isEmpty ? "." : folder))?.note.map { "its folder \($0)" }
     }
 
     /// The shard files of a sharded checkpoint, nil for a single file.

@@ -41,11 +41,13 @@ public struct LoRAMergeResult: Sendable, Codable {
     public var dtype: String
     /// The provenance written into the output's metadata.
     public var mergedFrom: [ProvenanceEntry]
+    /// Weight files of the base that loaders do not read, left out of the output (see `WeightFiles.leftOutNote`).
+    public var notes: [String] = []
 
-    enum CodingKeys: String, CodingKey { case report, base, output, dtype, mergedFrom = "merged_from" }
+    enum CodingKeys: String, CodingKey { case report, base, output, dtype, mergedFrom = "merged_from", notes }
 
     public var lines: [String] {
-        var out = report.lines
+        var out = report.lines + notes
         if let output { out.append("wrote \(output) (\(dtype))") } else { out.append("dry run: nothing written") }
         return out
     }
@@ -93,6 +95,7 @@ public enum LoRAMerge {
         let plan = LoRAMergePlan(components: parts.map { ($0.name, $0.opened.dict, $0.target) }, loras: loras, specs: options.loras)
         try plan.validate(strict: options.strict)
         var result = LoRAMergeResult(report: plan.report, base: options.base, output: nil, dtype: options.dtype.rawValue, mergedFrom: [])
+        result.notes = parts.compactMap(\.weights.leftOutNote)
         if options.dryRun { return result }
 
         var inputs: [(entry: ProvenanceEntry, path: String)] = []

@@ -17,23 +17,40 @@ public enum ModelsLayout {
 }
 
 /// A diffusers PixArtAlphaPipeline folder: model_index.json plus the transformer, vae, text_encoder, tokenizer and
-/// scheduler components, each with its config and (for networks) safetensors weights.
+/// scheduler components, each with its config, the tokenizer with its SentencePiece model (T5Tokenizer reads
+/// `spiece.model`), and the networks with safetensors weights under their library's standard name.
 public enum PixArtFolder {
     /// Each component and the config file it must hold.
     public static let components: [(name: String, config: String)] = [
         ("transformer", "config.json"), ("vae", "config.json"), ("text_encoder", "config.json"),
         ("tokenizer", "tokenizer_config.json"), ("scheduler", "scheduler_config.json"),
     ]
-    /// The networks, the file names diffusers/transformers load, and the kind their weights must have.
-    public static let networks: [(name: String, weights: String, kind: ModelKind)] = [
-        ("transformer", "diffusion_pytorch_model", .pixartTransformer2D),
-        ("vae", "diffusion_pytorch_model", .vae),
-        ("text_encoder", "model", .t5Encoder),
+    /// The networks, the library whose loader reads them, and the kinds their weights may have (EasyAnimate loads
+    /// `transformer/` into its Transformer3DModel, so a 3D state dict there is fine too).
+    public static let networks: [(name: String, library: ComponentWeights.Library, kinds: [ModelKind])] = [
+        ("transformer", .diffusers, [.pixartTransformer2D, .easyAnimateTransformer3D]),
+        ("vae", .diffusers, [.vae]),
+        ("text_encoder", .transformers, [.t5Encoder]),
     ]
 
-    /// What is missing or wrong, one phrase each (empty when the folder is complete).
-    public static func problems(at folder: String) -> [String] {
-        var problems: [String] = []
+    /// What `check` found.
+    public struct Check: Sendable {
+        /// What makes the folder unusable, one phrase each (empty when it is complete).
+        public var problems: [String] = []
+        /// The config files of the component folders that are missing (`vae/config.json` when `vae/` is), which
+        /// `problems` reports as the folder.
+        public var filesInMissingFolders: [String] = []
+        /// The weights each network loads, for the networks whose weights were found.
+        public var weights: [String: ComponentWeights] = [:]
+        /// Networks whose folder holds weights loaders disagree on (a single file and an index of the same name),
+        /// with what it holds and which file loaders read (`ComponentWeights.note`).
+        public var ambiguities: [(component: String, note: String)] = []
+    }
+
+    /// The one layout check of a PixArt folder (extract, prepare, verify and generate use it). Reads only
+    /// headers; unreadable weights are reported by the validation of every weight file, not here.
+    public static func check(_ folder: String) -> Check {
+        var check = Check()
         let fm = FileManager.default
         func isFile(_ relative: String) -> Bool {
             var isDirectory: ObjCBool = false
@@ -43,79 +60,46 @@ public enum PixArtFolder {
             var isDirectory: ObjCBool = false
             return fm.fileExists(atPath: folder + "/" + relative, isDirectory: &isDirectory) && isDirectory.boolValue
         }
+        func requireFile(_ relative: String) {
+            if !isFile(relative) { check.problems.append("\(relative) is missing") }
+        }
 
-        if !isFile("model_index.json") {
-            problems.append("model_index.json is missing")
-        } else if let data = fm.contents(atPath: folder + "/model_index.json") {
-            if (try? JSONParser.parse(data))?.objectValue == nil { problems.append("model_index.json is not a JSON object") }
+        requireFile("model_index.json")
+        if isFile("model_index.json"), let data = fm.contents(atPath: folder + "/model_index.json"),
+           (try? JSONParser.parse(data))?.objectValue == nil {
+            check.problems.append("model_index.json is not a JSON object")
         }
         for (name, config) in components {
             guard isFolder(name) else {
-                problems.append("\(name)/ is missing")
+                check.problems.append("\(name)/ is missing")
+                check.filesInMissingFolders.append("\(name)/\(config)")
                 continue
             }
-            if !isFile("\(name)/\(config)") { problems.append("\(name)/\(config) is missing") }
+            requireFile("\(name)/\(config)")
         }
-        if isFolder("tokenizer"), !isFile("tokenizer/spiece.model"), !isFile("tokenizer/tokenizer.json") {
-            problems.append("tokenizer/ has neither spiece.model nor tokenizer.json")
-        }
+        if isFolder("tokenizer") { requireFile("tokenizer/spiece.model") }
         for network in networks where isFolder(network.name) {
-            switch weights(of: network.name, in: folder, baseName: network.weights) {
-            case .none:
-                problems.append("\(network.name)/ has no \(network.weights).safetensors (or its index)")
-            case let .some(path):
-                // Unreadable weights are reported by the validation of every weight file, not here.
-                if let dict = try? ModelFolderCheck.openWeights(path), ModelKind.detect(dict) != network.kind {
-                    problems.append("\(network.name)/ holds \(ModelKind.detect(dict)) weights, not \(network.kind)")
-                }
-            }
-        }
-        return problems
-    }
-
-    /// The weights a component loads: `<base>.safetensors.index.json` when sharded, else `<base>.safetensors`.
-    public static func weights(of component: String, in folder: String, baseName: String) -> String? {
-        let fm = FileManager.default
-        let index = "\(folder)/\(component)/\(baseName).safetensors.index.json"
-        if fm.fileExists(atPath: index) { return index }
-        let single = "\(folder)/\(component)/\(baseName).safetensors"
-        if fm.fileExists(atPath: single) { return single }
-        return nil
-    }
-}
-
-/// Validation of the weight files inside an extracted or copied model folder.
-enum ModelFolderCheck {
-    /// Validates every `.safetensors` file and every index in `files` (relative to `staging`) and, when asked, the
-    /// PixArt layout. Errors name the files where they will finally live (`finalPath`), not the staging folder.
-    static func validateExtracted(
-        staging: String, finalPath: String, files: [String], archive: String, requirePixArt: Bool
-    ) throws {
-        let folderName = (finalPath as NSString).lastPathComponent
-        for file in files where isWeightsFile(file) {
+            let weights: ComponentWeights
             do {
-                _ = try openWeights(staging + "/" + file)
+                weights = try ComponentWeights(folder: folder + "/" + network.name, library: network.library)
+            } catch SafetensorsError.cannotOpen {
+                check.problems.append("\(network.name)/ has no \(network.library.baseName).safetensors (or its index)")
+                continue
             } catch {
-                let reason = "\(error)".replacingOccurrences(of: staging + "/" + file + ": ", with: "")
-                    .replacingOccurrences(of: staging, with: finalPath)
-                throw ArchiveError.invalidModelFile(path: archive, entry: folderName + "/" + file, reason: reason)
+                continue   // an invalid index or a missing shard: reported by the validation of every weight file
+            }
+            check.weights[network.name] = weights
+            if let note = weights.note, !weights.shadowed.isEmpty { check.ambiguities.append((network.name, note)) }
+            if let dict = try? weights.open(), case let found = ModelKind.detect(dict), !network.kinds.contains(found) {
+                let expected = network.kinds.map(\.rawValue).joined(separator: " or ")
+                check.problems.append("\(network.name)/ holds \(found) weights, not \(expected)")
             }
         }
-        if requirePixArt {
-            let problems = PixArtFolder.problems(at: staging)
-            if !problems.isEmpty { throw ArchiveError.notPixArtFolder(path: archive, problems: problems) }
-        }
+        return check
     }
 
-    static func isWeightsFile(_ path: String) -> Bool {
-        path.hasSuffix(".safetensors") || path.hasSuffix(".safetensors.index.json")
-    }
-
-    /// Opens a `.safetensors` file or a `.safetensors.index.json` (validating it and every shard it names).
-    static func openWeights(_ path: String) throws -> any StateDict {
-        if path.hasSuffix(".index.json") { return try ShardedCheckpoint(indexPath: path) }
-        return try SafetensorsFile(path: path)
-    }
+    /// `check(folder).problems`.
+    public static func problems(at folder: String) -> [String] { check(folder).problems }
 }
 
 /// The `kind` the manifest records for each file: the model kind for weights (for a sharded checkpoint, the

@@ -223,7 +223,7 @@ public enum ModelsPreparation {
                     Manifest.Entry(path: plan.destination + "/" + $0.path, kind: kinds[$0.path] ?? "other",
                                    size: $0.digest.size, sha256: $0.digest.sha256)
                 }
-                return (item(plan, .extracted, entries, note: nil), entries)
+                return (item(plan, .extracted, entries, note: layoutNote(result.folder, nil)), entries)
             }
             let (action, digests, note) = try FolderPlacement.place(
                 folder: plan.source, at: target, placement: request.placement, request: request)
@@ -232,7 +232,7 @@ public enum ModelsPreparation {
                 Manifest.Entry(path: plan.destination + "/" + $0.path, kind: kinds[$0.path] ?? "other",
                                size: $0.digest.size, sha256: $0.digest.sha256)
             }
-            return (item(plan, action, entries, note: note), entries)
+            return (item(plan, action, entries, note: layoutNote(target, note)), entries)
 
         case .file:
             if exists {
@@ -247,6 +247,12 @@ public enum ModelsPreparation {
             let entry = Manifest.Entry(path: plan.destination, kind: plan.expectedKind, size: digest.size, sha256: digest.sha256)
             return (item(plan, action, [entry], note: note), [entry])
         }
+    }
+
+    /// `note` with what the placed PixArt folder holds that loaders disagree on (verify reports it as `ambiguous`).
+    private static func layoutNote(_ folder: String, _ note: String?) -> String? {
+        let notes = (note.map { [$0] } ?? []) + PixArtFolder.check(folder).ambiguities.map { "\($0.component)/ \($0.note)" }
+        return notes.isEmpty ? nil : notes.joined(separator: "; ")
     }
 
     /// The manifest entry of a file already in place: the same inode as the source (a hard link), or the same
@@ -369,9 +375,9 @@ enum FolderPlacement {
     ) throws -> (PrepareReport.Action, [ExtractedFile], String?) {
         let files = try regularFiles(in: source)
         // Everything is validated before anything is placed.
-        for file in files where ModelFolderCheck.isWeightsFile(file) {
+        for file in files where ComponentWeights.isWeightsFile(file) {
             do {
-                _ = try ModelFolderCheck.openWeights(source + "/" + file)
+                _ = try openStateDict(path: source + "/" + file)
             } catch {
                 throw ModelsError.invalidWeights(path: source + "/" + file, reason: "\(error)")
             }

@@ -24,6 +24,8 @@ public struct VerifyOptions: Sendable {
 public struct VerifyReport: Sendable, Codable {
     public enum ProblemKind: String, Sendable, Codable {
         case manifest, missing, extra, changed, invalid, layout
+        /// A component folder holding weights loaders disagree on (a single file and an index of the same name).
+        case ambiguous
         case wrongKind = "wrong-kind"
         case incompatible
         case loraMismatch = "lora-mismatch"
@@ -149,11 +151,11 @@ private struct Checker {
 
     /// Every .safetensors file and index in the tree, listed in the manifest or not, must be valid.
     mutating func checkWeightFiles() {
-        for file in allFiles() where ModelFolderCheck.isWeightsFile(file) && !file.contains(AtomicOutput.temporaryPrefix) {
+        for file in allFiles() where ComponentWeights.isWeightsFile(file) && !file.contains(AtomicOutput.temporaryPrefix) {
             var st = stat()
             guard stat(models + "/" + file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
             do {
-                _ = try ModelFolderCheck.openWeights(models + "/" + file)
+                _ = try openStateDict(path: models + "/" + file)
             } catch {
                 report(.invalid, file, "\(error)".replacingOccurrences(of: models + "/" + file + ": ", with: ""))
             }
@@ -310,17 +312,16 @@ private struct Checker {
             if options.isCancelled() { throw ModelsError.cancelled(path: models) }
             let relative = dt + "/" + name
             let folder = models + "/" + relative
-            let folderProblems = PixArtFolder.problems(at: folder)
-            for problem in folderProblems { report(.layout, relative, problem) }
-            guard let weights = PixArtFolder.weights(of: "transformer", in: folder, baseName: "diffusion_pytorch_model"),
-                  let dict = try? ModelFolderCheck.openWeights(weights),
+            let check = PixArtFolder.check(folder)
+            for problem in check.problems { report(.layout, relative, problem) }
+            for (component, note) in check.ambiguities { report(.ambiguous, relative + "/" + component, note) }
+            guard let dict = try? check.weights["transformer"]?.open(),
                   let summary = try? ModelSummary.summarize(dict, config: config(folder + "/transformer/config.json")),
                   let transformer = summary.transformer
             else { continue }
-            let te = PixArtFolder.weights(of: "text_encoder", in: folder, baseName: "model")
-                .flatMap { try? ModelFolderCheck.openWeights($0) }
+            let te = try? check.weights["text_encoder"]?.open()
             transformers.append(Transformer(folder: relative, summary: transformer, dict: dict, textEncoder: te))
-            if folderProblems.isEmpty {
+            if check.problems.isEmpty && check.ambiguities.isEmpty {
                 passed.append("\(relative): PixArt diffusers folder complete (transformer depth \(transformer.depth), width \(transformer.width))")
             }
         }

@@ -75,9 +75,11 @@ public struct ConvertReport: Sendable, Codable {
     public var quantized: [QuantizedLayer] = []
     public var bytesIn = 0
     public var bytesOut = 0
+    /// Weight files of the input that loaders do not read, left out of the output (see `WeightFiles.leftOutNote`).
+    public var notes: [String] = []
 
     enum CodingKeys: String, CodingKey {
-        case input, output, target, converted, unchanged, kept, lossy, quantized, bytesIn = "bytes_in", bytesOut = "bytes_out"
+        case input, output, target, converted, unchanged, kept, lossy, quantized, bytesIn = "bytes_in", bytesOut = "bytes_out", notes
     }
 
     public var lines: [String] {
@@ -85,6 +87,7 @@ public struct ConvertReport: Sendable, Codable {
         out.append("\(input) -> \(output ?? "(dry run)") as \(target): \(converted) tensor(s) converted, "
                    + "\(quantized.count) layer(s) quantized, \(kept.count) kept, \(unchanged) unchanged")
         out.append("size: \(TerminalProgress.bytes(Int64(bytesIn))) -> \(TerminalProgress.bytes(Int64(bytesOut)))")
+        out += notes
         if !quantized.isEmpty {
             let worst = quantized.sorted { $0.error.relative > $1.error.relative }
             out.append("quantization error per layer (max abs / relative L2), worst first:")
@@ -169,6 +172,7 @@ public enum Convert {
 
         switch layout {
         case let .weights(weights):
+            if let note = weights.leftOutNote { log.report.notes.append(note) }
             let opened = try weights.open()
             try refuseQuantized(opened.dict)
             if options.target.quantization != nil { try requireQuantizable(opened.dict) }
@@ -188,6 +192,7 @@ public enum Convert {
                 let quantize = options.target.quantization != nil && ["transformer", "text_encoder"].contains(name)
                 if options.target.quantization != nil && !quantize { continue }
                 rewrites[name] = (opened.files, rewrite(quantize: quantize))
+                if let note = weights.leftOutNote { log.report.notes.append(note) }
             }
             if options.dryRun {
                 for (_, r) in rewrites.sorted(by: { $0.key < $1.key }) {
