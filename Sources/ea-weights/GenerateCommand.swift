@@ -45,7 +45,7 @@ struct GenerateCommand: ParsableCommand {
     var prompt: String
 
     // The defaults are GenerationRequest's: an option left out is passed on as nil.
-    @Option(help: "The negative prompt (the pipeline's default is empty).")
+    @Option(help: "The negative prompt. (default: predict_t2v.py's \"\(GenerationRequest.Defaults.negativePrompt)\"; '' for none)")
     var negativePrompt: String?
 
     @Option(help: ArgumentHelp("\(Sampler.names). (default: \(GenerationRequest.Defaults.sampler.rawValue))", valueName: "name"),
@@ -64,7 +64,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Initial latents [1,C,F,H/8,W/8] from a safetensors file (KEY: the tensor, needed when it holds several).", valueName: "file[:key]"))
     var latents: String?
 
-    @Option(help: "Number of frames (default \(GenerationRequest.Defaults.frames), or the --latents' frame count).")
+    @Option(help: "Number of frames (default \(GenerationRequest.Defaults.frames), or the --latents' frame count; predict_t2v.py renders 80).")
     var frames: Int?
 
     @Option(help: "Height in pixels, a multiple of 8 × patch size (default: the transformer's sample size × 8).")

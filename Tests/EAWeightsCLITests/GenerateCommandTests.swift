@@ -113,7 +113,7 @@ struct GenerateCommandTests {
         // The options left out are the request's defaults.
         let request = try #require(json["request"] as? [String: Any])
         #expect(request["sampler"] as? String == "DPM++" && request["steps"] as? Int == 2)
-        #expect(request["guidance"] as? Double == 6 && request["seed"] as? Int == 43 && request["negativePrompt"] as? String == "")
+        #expect(request["guidance"] as? Double == 6 && request["seed"] as? Int == 43 && (request["negativePrompt"] as? String)?.hasPrefix("Strange motion trajectory, a poor composition") == true)
         #expect(output["fps"] as? Int == 8)
     }
 

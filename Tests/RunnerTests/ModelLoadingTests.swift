@@ -78,7 +78,10 @@ struct ModelLoadingTests {
     @Test("generate's defaults and the video size are resolved by the request")
     func requestDefaults() {
         let plain = GenerationRequest(prompt: "a fox")
-        #expect(plain.negativePrompt == "" && plain.sampler == .dpmSolverMultistep && plain.steps == 30)
+        // predict_t2v.py's negative prompt, as its web UI shows it.
+        #expect(plain.negativePrompt == "Strange motion trajectory, a poor composition and deformed video, worst quality, normal quality, low quality, low resolution, duplicate and ugly")
+        #expect(GenerationRequest(prompt: "a fox", negativePrompt: "").negativePrompt == "")
+        #expect(plain.sampler == .dpmSolverMultistep && plain.steps == 30)
         #expect(plain.guidanceScale == 6.0 && plain.seed == 43 && plain.fps == 12)
         #expect(plain.videoSize(defaultSize: 128, vaeScaleFactor: 8) == (frames: 16, height: 128, width: 128))
 

@@ -4,15 +4,18 @@
 /// video's size left nil is resolved by `videoSize` from the initial latents or the model. The command line
 /// passes its options through unchanged.
 public struct GenerationRequest: Sendable {
-    /// The defaults `ea-weights generate` documents (README, `ea-weights help generate`).
+    /// The defaults `ea-weights generate` documents (README, `ea-weights help generate`): those of EasyAnimate's
+    /// `predict_t2v.py` (April 2024), so the same seed gives the same video, except the frame count.
     public enum Defaults {
-        /// The pipeline's own default: no negative prompt.
-        public static let negativePrompt = ""
+        /// predict_t2v.py's and the web UI's negative prompt (the pipeline class itself defaults to none).
+        public static let negativePrompt = "Strange motion trajectory, a poor composition and deformed video, worst quality, "
+            + "normal quality, low quality, low resolution, duplicate and ugly"
         public static let sampler = Sampler.dpmSolverMultistep
         public static let steps = 30
         public static let guidanceScale: Float = 6.0
         public static let seed: UInt64 = 43
-        /// When neither the request nor its initial latents give a frame count.
+        /// When neither the request nor its initial latents give a frame count. predict_t2v.py renders 80; on a
+        /// CPU a first look at 16 frames takes a fifth of the time.
         public static let frames = 16
         /// Frames per second of .mp4 and .gif output.
         public static let fps = 12
