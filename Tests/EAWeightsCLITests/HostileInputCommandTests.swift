@@ -358,3 +358,52 @@ struct InterruptCommandTests {
         }
     }
 }
+
+/// An OUT ending in `.safetensors` is one file wherever one file can hold the result.
+@Suite("output names")
+struct OutputNameCommandTests {
+    static func keysAndShapes(_ path: String) throws -> [String: [Int]] {
+        let dict = try openStateDict(path: path)
+        return Dictionary(uniqueKeysWithValues: try dict.keys.map { ($0, try dict.tensor($0).shape) })
+    }
+
+    @Test("merge-lora and convert of a component folder to NAME.safetensors write one file and say where config.json is",
+          arguments: ["transformer", "text_encoder"])
+    func componentFolderToFile(component: String) throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { AtomicOutput.removeTree(folder.path) }
+        let input = Fixtures.eaTiny.path + "/tiny-pixart/" + component
+        let commands: [(name: String, arguments: [String])] = [
+            ("merged", ["merge-lora", input, "--lora", Fixtures.eaTiny.path + "/lora.safetensors"]),
+            ("converted", ["convert", input, "--to", "bf16"]),
+        ]
+        for (name, arguments) in commands {
+            let file = folder.appendingPathComponent(name + ".safetensors").path
+            let asFolder = folder.appendingPathComponent(name + "-folder").path
+            let result = try CLIRunner.run(arguments + ["--out", file])
+            #expect(result.status == 0, "\(result.stderr)")
+            var isDirectory: ObjCBool = true
+            #expect(FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) && !isDirectory.boolValue, "a file, not a folder")
+            #expect(result.stdout.contains("\(file) holds the weights alone; the folder's other files (config.json) stay in \(input)"),
+                    "\(result.stdout)")
+            // The same tensors as the folder output (whose shards, for the text encoder, are joined in the file).
+            #expect(try CLIRunner.run(arguments + ["--out", asFolder]).status == 0)
+            #expect(try Self.keysAndShapes(file) == Self.keysAndShapes(asFolder))
+            if component == "text_encoder" { #expect(result.stdout.contains("joined the 3 shards into one file")) }
+        }
+    }
+
+    @Test("a diffusers folder's output named NAME.safetensors is refused before any work, naming what to give")
+    func diffusersFolderToFileIsRefused() throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { AtomicOutput.removeTree(folder.path) }
+        let out = folder.appendingPathComponent("pipeline.safetensors").path
+        for arguments in [["merge-lora", Fixtures.eaTiny.path + "/tiny-pixart", "--lora", Fixtures.eaTiny.path + "/lora.safetensors"],
+                          ["convert", Fixtures.eaTiny.path + "/tiny-pixart", "--to", "f16"]] {
+            let result = try CLIRunner.run(arguments + ["--out", out])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("\(out): names a file, but") && result.stderr.contains("give --out a folder name"), "\(result.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
+        }
+    }
+}

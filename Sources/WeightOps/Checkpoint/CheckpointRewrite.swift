@@ -19,22 +19,47 @@ public enum CheckpointRewrite {
     /// (see `SafetensorsWriter.finalMetadata`).
     public typealias MetadataCompletion = (_ metadata: [String: String]) throws -> [String: String]
 
-    /// `weights` rewritten to `destination`: a file path when the input is a single file named as a file,
-    /// else a folder (which must not exist yet).
+    /// Whether `destination` names one file: it ends in `.safetensors`.
+    public static func namesFile(_ destination: String) -> Bool { destination.hasSuffix(".safetensors") }
+
+    /// `weights` rewritten to `destination`. A destination ending in `.safetensors` is one file whatever the input
+    /// (a component folder's weights alone, shards joined); a single file named as a file stays a file; otherwise
+    /// the input's layout is kept in a folder (which must not exist yet). Returns notes on what the output leaves
+    /// out.
+    @discardableResult
     public static func write(_ weights: WeightFiles, files: [(name: String, file: SafetensorsFile)], to destination: String,
                              rewrite: TensorRewrite, metadata: Metadata, completeMetadata: MetadataCompletion? = nil,
-                             check: CheckpointStreamer.Check? = nil, progress: ProgressHandler? = nil) throws {
-        if case let .single(name) = weights.files, !weights.isFolder, let file = files.first?.file {
-            let tensors = try outputs(of: file, rewrite: rewrite)
-            let fileMetadata = try metadata(name, tensors)
+                             check: CheckpointStreamer.Check? = nil, progress: ProgressHandler? = nil) throws -> [String] {
+        let singleInput: Bool
+        if case .single = weights.files { singleInput = !weights.isFolder } else { singleInput = false }
+        if singleInput || namesFile(destination), let first = files.first {
+            var tensors: [OutputTensor] = []
+            for (_, file) in files { tensors += try outputs(of: file, rewrite: rewrite) }
+            let fileMetadata = try metadata(first.name, tensors)
             try CheckpointStreamer.write(to: destination, tensors: tensors, metadata: fileMetadata,
                                          finalMetadata: completeMetadata.map { complete in { try complete(fileMetadata) } },
-                                         check: check, progress: progress.map { p in { p(name, $0, $1) } })
-            return
+                                         check: check, progress: progress.map { p in { p(first.name, $0, $1) } })
+            var notes: [String] = []
+            if files.count > 1 { notes.append("joined the \(files.count) shards into one file, \(destination)") }
+            if weights.isFolder, !weights.otherEntries.isEmpty {
+                notes.append("\(destination) holds the weights alone; the folder's other files (\(weights.otherEntries.joined(separator: ", "))) "
+                             + "stay in \(weights.directory); give --out a folder name for a complete folder")
+            }
+            return notes
         }
         try inStagingFolder(destination) { stage in
             try writeFolder(weights, files: files, into: stage, rewrite: rewrite, metadata: metadata,
                             completeMetadata: completeMetadata, check: check, progress: progress)
+        }
+        return []
+    }
+
+    /// Refuses a file name for a diffusers folder's output, which one file cannot hold.
+    public static func requireFolderName(_ destination: String, forDiffusers root: String) throws {
+        if namesFile(destination) {
+            throw WeightOpsError.invalidInput(
+                path: destination,
+                reason: "names a file, but \(root) is a diffusers folder whose result is a folder of components; give --out a folder name")
         }
     }
 

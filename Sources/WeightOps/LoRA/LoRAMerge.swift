@@ -94,6 +94,7 @@ public enum LoRAMerge {
 
         let plan = LoRAMergePlan(components: parts.map { ($0.name, $0.opened.dict, $0.target) }, loras: loras, specs: options.loras)
         try plan.validate(strict: options.strict)
+        if case let .diffusers(root, _, _) = layout { try CheckpointRewrite.requireFolderName(options.output, forDiffusers: root) }
         var result = LoRAMergeResult(report: plan.report, base: options.base, output: nil, dtype: options.dtype.rawValue, mergedFrom: [])
         result.notes = parts.compactMap(\.weights.leftOutNote)
         if options.dryRun { return result }
@@ -147,7 +148,7 @@ public enum LoRAMerge {
         switch layout {
         case let .weights(weights):
             let part = parts[0]
-            try CheckpointRewrite.write(weights, files: part.opened.files, to: options.output, rewrite: rewrite(component: 0),
+            result.notes += try CheckpointRewrite.write(weights, files: part.opened.files, to: options.output, rewrite: rewrite(component: 0),
                                         metadata: { name, tensors in
                                             let source = part.opened.files.first { $0.name == name }?.file.metadata ?? [:]
                                             return try metadata(for: source)(name, tensors)

@@ -180,10 +180,11 @@ public enum Convert {
             if options.dryRun {
                 for (_, file) in opened.files { _ = try CheckpointRewrite.outputs(of: file, rewrite: r) }
             } else {
-                try CheckpointRewrite.write(weights, files: opened.files, to: options.output, rewrite: r, metadata: metadata,
-                                            check: check, progress: progress)
+                log.report.notes += try CheckpointRewrite.write(weights, files: opened.files, to: options.output, rewrite: r,
+                                                                metadata: metadata, check: check, progress: progress)
             }
         case let .diffusers(root, components, entries):
+            try CheckpointRewrite.requireFolderName(options.output, forDiffusers: root)
             var rewrites: [String: (files: [(name: String, file: SafetensorsFile)], rewrite: TensorRewrite)] = [:]
             for (name, weights) in components {
                 let opened = try weights.open()
