@@ -40,6 +40,18 @@ public struct TensorView: @unchecked Sendable {
         }
     }
 
+    /// The values as float32, valid only inside `body`: aligned F32 data is read in place from the mapping (no
+    /// copy), any other dtype is decoded into a temporary buffer first.
+    public func withFloat32<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        file.readAhead(from: fileOffset)
+        let aligned = withUnsafeBytes { Int(bitPattern: $0.baseAddress) % MemoryLayout<Float>.alignment == 0 }
+        if dtype == .f32 && aligned {
+            return try withUnsafeBytes { try $0.withMemoryRebound(to: Float.self, body) }
+        }
+        let values = toFloat32()
+        return try values.withUnsafeBufferPointer(body)
+    }
+
     /// Decodes into a caller-owned float32 buffer of exactly `elementCount` elements.
     public func decode(into out: UnsafeMutableBufferPointer<Float>) {
         precondition(out.count == elementCount)

@@ -38,6 +38,38 @@ struct QuantizeTests {
         #expect(q.error.maxAbs <= q.scale.max()! / 2 * (1 + 1e-5))
     }
 
+    @Test("the parallel, branch-free int8 and fp8 quantizers give the bytes, scales and errors of the plain definitions")
+    func quantizersMatchTheirDefinitions() throws {
+        let rows = 256, cols = 384, g = 128
+        var w = Self.weights(rows: rows, cols: cols, seed: 11)
+        // Exact halves of a step and negative ties, which rounding must send to the even neighbour.
+        for i in stride(from: 5, to: w.count, by: 53) { w[i] = Float(i % 7) - 3.5 }
+        let q = Quantizer.int8Blockwise(w, rows: rows, cols: cols, groupSize: g)
+        var maxErr: Float = 0, errSquares = 0.0, normSquares = 0.0
+        for r in 0..<rows {
+            for c in 0..<cols {
+                let scale = q.scale[(r / g) * (cols / g) + c / g]
+                let x = w[r * cols + c]
+                let i = Int8(min(max(x / scale, -127), 127).rounded(.toNearestOrEven))
+                #expect(Int8(bitPattern: q.data[r * cols + c]) == i, "(\(r), \(c))")
+                let e = abs(x - Float(i) * scale)
+                maxErr = max(maxErr, e)
+                errSquares += Double(e * e)
+                normSquares += Double(x * x)
+            }
+        }
+        #expect(q.error.maxAbs == maxErr)
+        #expect(abs(q.error.relative - Float((errSquares / normSquares).squareRoot())) <= 1e-5 * q.error.relative)
+
+        let f8 = try Quantizer.float8E4M3(w, shape: [rows, cols])
+        let amax = w.map(abs).max() ?? 0
+        #expect(f8.scale == [amax / 448])
+        let scaled = w.map { min(max($0 * (1 / f8.scale[0]), -448), 448) }
+        var expected = [UInt8](repeating: 0, count: w.count)
+        try scaled.withUnsafeBufferPointer { s in try expected.withUnsafeMutableBytes { _ = try DTypeConversion.encode(s, as: .f8e4m3, into: $0) } }
+        #expect(f8.data == expected)
+    }
+
     @Test("int8 blockwise rounds half to even like torch.round and keeps zero blocks finite")
     func int8RoundingAndZeros() {
         // One 2x2 block: absmax 127 gives scale 1, so values are rounded directly.

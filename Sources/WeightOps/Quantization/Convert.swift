@@ -250,31 +250,30 @@ public enum Convert {
         }
         let layer = String(name.dropLast(".weight".count))
         let rows = view.shape[0], cols = view.shape[1], g = options.groupSize
-        func quantized(_ w: [Float]) throws -> QuantizedWeight {
-            format.isBlockwise ? Quantizer.int8Blockwise(w, rows: rows, cols: cols, groupSize: g)
-                               : try Quantizer.float8E4M3(w, shape: view.shape)
+        func quantized() throws -> QuantizedWeight {
+            defer { view.releaseMapping() }
+            return try view.withFloat32 { w in
+                format.isBlockwise ? Quantizer.int8Blockwise(w, rows: rows, cols: cols, groupSize: g)
+                                   : try Quantizer.float8E4M3(w, shape: view.shape)
+            }
         }
         if options.dryRun {
             // Nothing will be written (the tensors below are never computed), but the error is measured so the
             // report is the real one.
-            let q = try quantized(view.toFloat32())
+            let q = try quantized()
             log.report.quantized.append(.init(layer: layer, format: format.rawValue, groupSize: q.groupSize, error: q.error))
-            view.releaseMapping()
         }
-        // The scale is written before the weight (F32 sorts first in the file), so each is computed on its own
-        // from the source; only one decoded weight is alive at a time.
+        // The scale is written before the weight (F32 sorts first in the file): quantizing once for the scale
+        // keeps the result for the weight that follows, so the source is read once.
+        let held = HeldQuantization()
         let scaleShape = format.isBlockwise ? [rows / g, cols / g] : []
         let scale = OutputTensor.computingFloats(name: layer + ".weight_scale", dtype: .f32, shape: scaleShape) {
-            let w = view.toFloat32()
-            view.releaseMapping()
-            return w.withUnsafeBufferPointer { w in
-                format.isBlockwise ? Quantizer.int8BlockScales(w, rows: rows, cols: cols, groupSize: g) : [Quantizer.float8Scale(w)]
-            }
+            let q = try held.take() ?? quantized()
+            held.keep(q)
+            return q.scale
         }
         let weight = OutputTensor.computingBytes(name: name, dtype: format.storageDType, shape: view.shape) {
-            let w = view.toFloat32()
-            view.releaseMapping()
-            let q = try quantized(w)
+            let q = try held.take() ?? quantized()
             log.report.quantized.append(.init(layer: layer, format: format.rawValue, groupSize: q.groupSize, error: q.error))
             return q.data
         }
@@ -305,3 +304,18 @@ final class ConvertLog: @unchecked Sendable {
     init(report: ConvertReport) { self.report = report }
 }
 
+/// One quantized weight between the writer's request for its scale and for its data.
+final class HeldQuantization: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: QuantizedWeight?
+
+    func keep(_ q: QuantizedWeight) { lock.withLock { value = q } }
+
+    /// The kept result, once; nil when there is none.
+    func take() -> QuantizedWeight? {
+        lock.withLock {
+            defer { value = nil }
+            return value
+        }
+    }
+}

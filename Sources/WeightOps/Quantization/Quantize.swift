@@ -1,3 +1,5 @@
+import Foundation
+import Numerics
 import Safetensors
 
 /// A weight quantized to one of the `QuantizationFormat`s, ready to store, with its error.
@@ -46,50 +48,103 @@ public enum Quantizer {
     public static func int8BlockScales(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, groupSize g: Int) -> [Float] {
         precondition(w.count == rows * cols && rows % g == 0 && cols % g == 0, "int8 blockwise needs whole blocks")
         let blockCols = cols / g
-        var amax = [Float](repeating: 0, count: (rows / g) * blockCols)
-        for r in 0..<rows {
-            let scaleRow = (r / g) * blockCols
-            for bj in 0..<blockCols {
-                let row = UnsafeBufferPointer(rebasing: w[(r * cols + bj * g)..<(r * cols + (bj + 1) * g)])
-                amax[scaleRow + bj] = max(amax[scaleRow + bj], NumericChecks.maxAbs(row))
+        var scales = [Float](repeating: 0, count: (rows / g) * blockCols)
+        scales.withUnsafeMutableBufferPointer { scales in
+            let scales = scales
+            parallelFor(rows / g) { br in
+                for bj in 0..<blockCols {
+                    var amax: Float = 0
+                    for r in (br * g)..<((br + 1) * g) {
+                        amax = max(amax, NumericChecks.maxAbs(UnsafeBufferPointer(rebasing: w[(r * cols + bj * g)..<(r * cols + (bj + 1) * g)])))
+                    }
+                    scales[br * blockCols + bj] = max(amax / int8Max, minimumScale)
+                }
             }
         }
-        return amax.map { max($0 / int8Max, minimumScale) }
+        return scales
     }
 
     /// `w`: (rows, cols) row-major; both divisible by `groupSize`.
     public static func int8Blockwise(_ w: [Float], rows: Int, cols: Int, groupSize g: Int) -> QuantizedWeight {
+        w.withUnsafeBufferPointer { int8Blockwise($0, rows: rows, cols: cols, groupSize: g) }
+    }
+
+    /// `w`: (rows, cols) row-major; both divisible by `groupSize`. Block rows run on all cores; the inner loop is
+    /// branch-free so it vectorizes.
+    public static func int8Blockwise(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, groupSize g: Int) -> QuantizedWeight {
         precondition(w.count == rows * cols && rows % g == 0 && cols % g == 0, "int8 blockwise needs whole blocks")
         let blockCols = cols / g
-        let scales = w.withUnsafeBufferPointer { int8BlockScales($0, rows: rows, cols: cols, groupSize: g) }
+        let scales = int8BlockScales(w, rows: rows, cols: cols, groupSize: g)
         var q = [UInt8](repeating: 0, count: w.count)
-        var maxErr: Float = 0
-        var errSquares: Double = 0, normSquares: Double = 0
-        w.withUnsafeBufferPointer { w in
-            q.withUnsafeMutableBufferPointer { q in
-                for r in 0..<rows {
-                    let scaleRow = (r / g) * blockCols
-                    for c in 0..<cols {
-                        let scale = scales[scaleRow + c / g]
-                        let x = w[r * cols + c]
-                        let i = Int8(min(max(x / scale, -int8Max), int8Max).rounded(.toNearestOrEven))
-                        q[r * cols + c] = UInt8(bitPattern: i)
-                        let e = abs(x - Float(i) * scale)
-                        maxErr = max(maxErr, e)
-                        errSquares += Double(e) * Double(e)
-                        normSquares += Double(x) * Double(x)
+        var partial = [ErrorSums](repeating: ErrorSums(), count: rows / g)
+        q.withUnsafeMutableBufferPointer { q in
+            partial.withUnsafeMutableBufferPointer { partial in
+                let (q, partial) = (q, partial)
+                parallelFor(rows / g) { br in
+                    var sums = ErrorSums()
+                    for r in (br * g)..<((br + 1) * g) {
+                        var rowMax: Float = 0, rowErr: Float = 0, rowNorm: Float = 0
+                        for bj in 0..<blockCols {
+                            let scale = scales[br * blockCols + bj]
+                            for c in (r * cols + bj * g)..<(r * cols + (bj + 1) * g) {
+                                let x = w[c]
+                                // x / scale clamped, rounded half to even by adding 1.5 × 2^23 (exact for |y| ≤ 127):
+                                // the sum's low byte is then the int8's two's complement.
+                                let shifted = min(max(x / scale, -int8Max), int8Max) + roundingShift
+                                q[c] = UInt8(truncatingIfNeeded: shifted.bitPattern)
+                                let e = abs(x - (shifted - roundingShift) * scale)
+                                rowMax = max(rowMax, e)
+                                rowErr += e * e
+                                rowNorm += x * x
+                            }
+                        }
+                        sums.add(maxError: rowMax, errorSquares: rowErr, normSquares: rowNorm)
                     }
+                    partial[br] = sums
                 }
             }
         }
+        let total = partial.reduce(into: ErrorSums()) { $0.add($1) }
         return QuantizedWeight(format: .int8Blockwise, data: q, shape: [rows, cols], scale: scales,
-                               scaleShape: [rows / g, blockCols], groupSize: g,
-                               error: error(maxErr, errSquares, normSquares))
+                               scaleShape: [rows / g, blockCols], groupSize: g, error: total.error)
+    }
+
+    /// 1.5 × 2^23: adding it rounds a float of magnitude below 2^22 to the nearest integer, ties to even.
+    private static let roundingShift: Float = 12_582_912
+
+    /// Error statistics of part of a weight: float sums per row, double across rows.
+    struct ErrorSums {
+        var maxError: Float = 0
+        var errorSquares: Double = 0
+        var normSquares: Double = 0
+
+        mutating func add(maxError m: Float, errorSquares e: Float, normSquares n: Float) {
+            maxError = max(maxError, m)
+            errorSquares += Double(e)
+            normSquares += Double(n)
+        }
+
+        mutating func add(_ other: ErrorSums) {
+            maxError = max(maxError, other.maxError)
+            errorSquares += other.errorSquares
+            normSquares += other.normSquares
+        }
+
+        var error: QuantizationError { Quantizer.error(maxError, errorSquares, normSquares) }
     }
 
     /// The scalar fp8 scale: absmax / 448, or 1 for an all-zero weight (a zero scale would make 1/scale infinite).
     public static func float8Scale(_ w: UnsafeBufferPointer<Float>) -> Float {
-        let amax = NumericChecks.maxAbs(w)
+        var partial = [Float](repeating: 0, count: ProcessInfoCache.activeProcessorCount)
+        let chunk = (w.count + partial.count - 1) / max(partial.count, 1)
+        partial.withUnsafeMutableBufferPointer { partial in
+            let partial = partial
+            parallelFor(partial.count) { i in
+                let range = min(w.count, i * chunk)..<min(w.count, (i + 1) * chunk)
+                partial[i] = NumericChecks.maxAbs(UnsafeBufferPointer(rebasing: w[range]))
+            }
+        }
+        let amax = partial.max() ?? 0
         return amax > 0 ? amax / float8E4M3Max : 1
     }
 
@@ -107,26 +162,55 @@ public enum Quantizer {
 
     /// `w`: any shape (stored as is); one scalar scale.
     public static func float8E4M3(_ w: [Float], shape: [Int]) throws -> QuantizedWeight {
-        let scale = w.withUnsafeBufferPointer { float8Scale($0) }
+        try w.withUnsafeBufferPointer { try float8E4M3($0, shape: shape) }
+    }
+
+    /// `w`: any shape (stored as is); one scalar scale. Chunks of 64 K elements run on all cores, each scaled,
+    /// encoded and decoded again (for the error) in a small buffer.
+    public static func float8E4M3(_ w: UnsafeBufferPointer<Float>, shape: [Int]) throws -> QuantizedWeight {
+        let scale = float8Scale(w)
         let inverse = 1 / scale
-        // Clamped first: e4m3fn has no infinity, values past 464 would round to NaN.
-        let scaled = w.map { min(max($0 * inverse, -float8E4M3Max), float8E4M3Max) }
+        let chunk = 1 << 16
+        let chunks = (w.count + chunk - 1) / chunk
         var q = [UInt8](repeating: 0, count: w.count)
-        try scaled.withUnsafeBufferPointer { s in
-            try q.withUnsafeMutableBytes { _ = try DTypeConversion.encode(s, as: .f8e4m3, into: $0) }
+        var partial = [ErrorSums](repeating: ErrorSums(), count: chunks)
+        var failure: Error?
+        let lock = NSLock()
+        q.withUnsafeMutableBytes { q in
+            partial.withUnsafeMutableBufferPointer { partial in
+                let (q, partial) = (q, partial)
+                parallelFor(chunks) { i in
+                    let range = (i * chunk)..<min(w.count, (i + 1) * chunk)
+                    var scaled = [Float](repeating: 0, count: range.count)
+                    for (j, k) in range.enumerated() {
+                        // Clamped first: e4m3fn has no infinity, values past 464 would round to NaN.
+                        scaled[j] = min(max(w[k] * inverse, -float8E4M3Max), float8E4M3Max)
+                    }
+                    let bytes = UnsafeMutableRawBufferPointer(rebasing: q[range])
+                    do {
+                        _ = try scaled.withUnsafeBufferPointer { try DTypeConversion.encode($0, as: .f8e4m3, into: bytes) }
+                    } catch {
+                        lock.withLock { failure = error }
+                        return
+                    }
+                    scaled.withUnsafeMutableBufferPointer { DTypeConversion.decode(UnsafeRawBufferPointer(bytes), dtype: .f8e4m3, into: $0) }
+                    var sums = ErrorSums()
+                    var maxErr: Float = 0, errSquares: Float = 0, normSquares: Float = 0
+                    for (j, k) in range.enumerated() {
+                        let e = abs(w[k] - scaled[j] * scale)
+                        maxErr = max(maxErr, e)
+                        errSquares += e * e
+                        normSquares += w[k] * w[k]
+                    }
+                    sums.add(maxError: maxErr, errorSquares: errSquares, normSquares: normSquares)
+                    partial[i] = sums
+                }
+            }
         }
-        var back = [Float](repeating: 0, count: w.count)
-        q.withUnsafeBytes { raw in back.withUnsafeMutableBufferPointer { DTypeConversion.decode(raw, dtype: .f8e4m3, into: $0) } }
-        var maxErr: Float = 0
-        var errSquares: Double = 0, normSquares: Double = 0
-        for i in w.indices {
-            let e = abs(w[i] - back[i] * scale)
-            maxErr = max(maxErr, e)
-            errSquares += Double(e) * Double(e)
-            normSquares += Double(w[i]) * Double(w[i])
-        }
+        if let failure { throw failure }
+        let total = partial.reduce(into: ErrorSums()) { $0.add($1) }
         return QuantizedWeight(format: .float8E4M3FN, data: q, shape: shape, scale: [scale], scaleShape: [],
-                               groupSize: nil, error: error(maxErr, errSquares, normSquares))
+                               groupSize: nil, error: total.error)
     }
 
     /// Dequantizes an fp8 weight: `float(q) * scale`.
