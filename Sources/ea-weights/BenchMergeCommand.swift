@@ -154,7 +154,12 @@ struct BenchMergeCommand: ParsableCommand {
 
     /// The Python merge on the same files; a missing interpreter or library is reported, not an error.
     static func runPython(base: String, lora: String, output: String, oursSeconds: Double, oursPeak: Int) -> PythonComparison {
-        guard let run = try? runChild("/usr/bin/env", ["python3", "-c", PythonMergeReference.script, base, lora, output]) else {
+        runPythonScript(PythonMergeReference.script, [base, lora, output], oursSeconds: oursSeconds, oursPeak: oursPeak)
+    }
+
+    /// Runs a Python reference (`python3 -c script arguments...`) that prints `PythonMergeReference.Result`'s JSON.
+    static func runPythonScript(_ script: String, _ arguments: [String], oursSeconds: Double, oursPeak: Int) -> PythonComparison {
+        guard let run = try? runChild("/usr/bin/env", ["python3", "-c", script] + arguments) else {
             return PythonComparison(skipped: "python3 could not be started")
         }
         guard run.status == 0, let reply = try? JSONDecoder().decode(PythonMergeReference.Result.self, from: run.output) else {
