@@ -14,7 +14,9 @@ func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>,
 
 nonisolated(unsafe) private var target = ""
 
-private func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+/// The callback libFuzzer's own `main` would name; -sanitize=fuzzer links that `main` in whole, so it must resolve.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     FuzzTargets.run(target, size > 0 && data != nil ? Array(UnsafeBufferPointer(start: data, count: size)) : [])
     return 0
 }
