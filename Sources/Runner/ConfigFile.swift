@@ -5,7 +5,7 @@ import Safetensors
 enum ConfigFile {
     /// `what` names the file in the error ("the transformer config").
     static func json(at path: String, what: String) throws -> JSONValue {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = SmallFile.contents(atPath: path) else {
             throw RunnerError.invalidConfig(path: path, reason: "cannot read \(what)")
         }
         do {

@@ -67,11 +67,6 @@ enum FileSystem {
     /// Removes an empty folder (what a failed write created); does nothing if it holds anything.
     static func removeEmptyFolder(_ path: String) { _ = rmdir(path) }
 
-    static func readFile(_ path: String) throws -> [UInt8] {
-        let file = try MappedFile(path: path)
-        return file.withBytes(0..<file.size) { Array($0) }
-    }
-
     /// Whether anything (a file, folder or link, even a dangling one) has this name.
     static func exists(_ path: String) -> Bool {
         var st = stat()

@@ -33,7 +33,7 @@ public struct ShardIndex: Sendable, Equatable {
     /// Reads and checks an index file: a JSON object whose `weight_map` maps names to file names in the same
     /// folder; `metadata`, if present, must be an object.
     public init(path: String) throws {
-        let bytes = try FileSystem.readFile(path)
+        let bytes = try SmallFile.read(path)
         func invalid(_ reason: String) -> SafetensorsError { SafetensorsError.invalidIndex(path: path, reason: reason) }
         guard String(validating: bytes, as: UTF8.self) != nil else { throw invalid("not UTF-8 text") }
         let json: JSONValue

@@ -1,4 +1,5 @@
 import Foundation
+import Safetensors
 
 /// EasyAnimate's yaml config (`config/easyanimate_video_motion_module_v1.yaml`): the motion module's
 /// `transformer_additional_kwargs` and the samplers' `noise_scheduler_kwargs`.
@@ -42,7 +43,7 @@ public struct EasyAnimateConfig: Sendable {
     }
 
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = SmallFile.contents(atPath: path), let text = String(validating: data, as: UTF8.self) else {
             throw RunnerError.invalidConfig(path: path, reason: "cannot read the EasyAnimate yaml config")
         }
         self.init(source: path, yaml: text)

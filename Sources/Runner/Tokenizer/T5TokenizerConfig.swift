@@ -23,7 +23,7 @@ struct T5TokenizerConfig {
         func read(_ name: String) throws -> JSONValue? {
             let path = folder.appendingPathComponent(name).path
             guard FileManager.default.fileExists(atPath: path) else { return nil }
-            guard let data = FileManager.default.contents(atPath: path) else {
+            guard let data = SmallFile.contents(atPath: path) else {
                 throw RunnerError.invalidTokenizer(path: path, reason: "cannot read the file")
             }
             do {

@@ -99,7 +99,7 @@ public enum CheckpointLayout: Sendable {
     public static func locate(_ path: String) throws -> CheckpointLayout {
         let index = (path as NSString).appendingPathComponent("model_index.json")
         guard FileManager.default.fileExists(atPath: index) else { return .weights(try WeightFiles.locate(path)) }
-        guard let data = FileManager.default.contents(atPath: index),
+        guard let data = SmallFile.contents(atPath: index),
               let fields = (try? JSONParser.parse([UInt8](data)))?.objectValue else {
             throw WeightOpsError.invalidInput(path: index, reason: "is not a JSON object")
         }

@@ -121,7 +121,7 @@ public enum Inspection {
         let folder = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
             ? path : (path as NSString).deletingLastPathComponent
         let configPath = (folder.isEmpty ? "." : folder) + "/config.json"
-        guard let data = FileManager.default.contents(atPath: configPath) else { return (nil, nil, nil) }
+        guard let data = SmallFile.contents(atPath: configPath) else { return (nil, nil, nil) }
         do {
             return (try JSONParser.parse(Array(data)), configPath, nil)
         } catch {
@@ -240,7 +240,7 @@ struct Discovery {
 
     /// The files an index's weight_map points at (empty if it cannot be read: opening it reports why).
     private static func shardNames(inIndex path: String) -> Set<String> {
-        guard let data = FileManager.default.contents(atPath: path),
+        guard let data = SmallFile.contents(atPath: path),
               let json = try? JSONParser.parse(Array(data)),
               let map = json["weight_map"]?.objectValue else { return [] }
         return Set(map.compactMap { $0.1.stringValue })
@@ -258,7 +258,7 @@ struct Discovery {
     private mutating func addPipeline(_ folder: String) throws {
         let folder = folder.isEmpty ? "." : folder
         let indexPath = folder + "/model_index.json"
-        guard let data = FileManager.default.contents(atPath: indexPath) else {
+        guard let data = SmallFile.contents(atPath: indexPath) else {
             throw WeightOpsError.invalidInput(path: indexPath, reason: "cannot read")
         }
         let json: JSONValue

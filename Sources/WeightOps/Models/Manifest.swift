@@ -64,12 +64,12 @@ public struct Manifest: Codable, Sendable, Equatable {
     public static func read(models: String) throws -> Manifest? {
         let path = Self.path(in: models)
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = SmallFile.contents(atPath: path) else {
             throw ModelsError.cannotRead(path: path, reason: "unreadable")
         }
         let manifest: Manifest
         do {
-            manifest = try JSONDecoder().decode(Manifest.self, from: data)
+            manifest = try JSONDecoder().decode(Manifest.self, from: Data(data))
         } catch {
             throw ModelsError.invalidManifest(path: path, reason: "not the JSON ea-weights writes (\(Self.describe(error)))")
         }

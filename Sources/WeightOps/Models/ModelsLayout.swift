@@ -65,7 +65,7 @@ public enum PixArtFolder {
         }
 
         requireFile("model_index.json")
-        if isFile("model_index.json"), let data = fm.contents(atPath: folder + "/model_index.json"),
+        if isFile("model_index.json"), let data = SmallFile.contents(atPath: folder + "/model_index.json"),
            (try? JSONParser.parse(data))?.objectValue == nil {
             check.problems.append("model_index.json is not a JSON object")
         }

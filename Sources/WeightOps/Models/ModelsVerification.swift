@@ -444,6 +444,6 @@ private struct Checker {
     }
 
     func config(_ path: String) -> JSONValue? {
-        FileManager.default.contents(atPath: path).flatMap { try? JSONParser.parse($0) }
+        SmallFile.contents(atPath: path).flatMap { try? JSONParser.parse($0) }
     }
 }
