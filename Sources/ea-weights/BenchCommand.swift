@@ -11,7 +11,8 @@ struct BenchCommand: ParsableCommand {
         Example:
           ea-weights bench extract --size 2G
           ea-weights bench merge
+          ea-weights bench extract-lora --python
         """,
-        subcommands: [BenchExtractCommand.self, BenchMergeCommand.self]
+        subcommands: [BenchExtractCommand.self, BenchMergeCommand.self, BenchExtractLoRACommand.self]
     )
 }
