@@ -24,14 +24,16 @@ public enum ExtractLoRABenchmark {
 /// load to fsync (imports excluded), its CPU seconds and peak RSS, or `{"error": ...}` when torch or
 /// safetensors is missing.
 public enum PythonExtractLoRAReference {
-    /// Run as `python3 -c <script> BASE TUNED OUT RANK QUANTILE`.
+    /// Run as `python3 -c <script> BASE TUNED OUT RANK QUANTILE THREADS` (THREADS 0: torch's default).
     public static let script = """
     import json, os, resource, sys, time
     base_path, tuned_path, out_path = sys.argv[1:4]
-    rank, clamp_quantile = int(sys.argv[4]), float(sys.argv[5])
+    rank, clamp_quantile, threads = int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
     try:
         import torch
         from safetensors.torch import load_file, save_file
+        if threads > 0:
+            torch.set_num_threads(threads)
     except ImportError as error:
         print(json.dumps({"error": f"python3 lacks torch or safetensors ({error}); "
                                    "pip install torch==2.13.0+cpu safetensors"}))

@@ -57,14 +57,15 @@ public enum LowRank {
     /// The rank-`rank` truncated SVD of a row-major (m×n) matrix.
     ///
     /// Randomized subspace iteration (Halko, Martinsson & Tropp 2011, algorithm 4.4) on a block of
-    /// k = rank + `oversampling` Gaussian vectors, re-orthonormalized by QR after every product, until the energy
-    /// the top `rank` Ritz values keep stops growing: the iteration stops once the remaining gain, extrapolated
-    /// from the last two gains as a geometric series, is below `tolerance` × the current tail energy (or below
-    /// float32's resolution of ‖A‖²). A change of rank ≤ k is captured exactly by the first block. When k is
+    /// k = rank + `oversampling` Gaussian vectors, re-orthonormalized by QR after every product, until a
+    /// certificate holds: with B = QᵀA and E = A − QB computed, the rank-r error² is ‖E‖² + Σ_{i>r} σᵢ(B)² and
+    /// the optimum is at least Σ_{i>r} σᵢ(B)², so ‖E‖² ≤ `tolerance` × that tail (or ≤ 1e-11 ‖A‖², float32's
+    /// floor) bounds the excess over the Eckart–Young optimum. A change of rank ≤ k passes on the first block,
+    /// with no power iteration. When k is
     /// more than half of min(m, n), or the iteration has not settled after `maxIterations`, it computes the
     /// full SVD instead, so the result is always the optimal truncation up to that tolerance.
     public static func truncatedSVD(_ a: [Float], rows m: Int, columns n: Int, rank: Int, oversampling: Int = 16,
-                                    tolerance: Double = 1e-5, maxIterations: Int = 8, seed: UInt64 = 0x5EED) throws -> LowRankFactors {
+                                    tolerance: Double = 2e-5, maxIterations: Int = 8, seed: UInt64 = 0x5EED) throws -> LowRankFactors {
         precondition(a.count == m * n && rank >= 1, "truncatedSVD: shape and rank")
         let p = min(m, n)
         let k = min(p, rank + oversampling)
@@ -79,7 +80,9 @@ public enum LowRank {
         omegaT = []
         try LAPACK.orthonormalize(&q, m: m, n: k)
         var b = [Float](repeating: 0, count: k * n)
-        var previousKept = -1.0, previousGain = -1.0
+        var residual = [Float](repeating: 0, count: m * n)
+        var qb: [Float] = []
+        var small = LowRankFactors(rows: 0, columns: 0, u: [], s: [], vh: [], totalEnergy: 0, method: "", iterations: 0)
         var iterations = 0
         while true {
             // B = Qᵀ·A (k×n) row-major, which is Z = Aᵀ·Q column-major (n×k).
@@ -87,43 +90,44 @@ public enum LowRank {
                 guard let ap = ap.baseAddress, let qp = qp.baseAddress, let bp = bp.baseAddress else { return }
                 BLAS.sgemm(.none, .none, m: k, n: n, k: m, a: qp, lda: m, b: ap, ldb: n, c: bp, ldc: n)
             } } }
-            var copy = b
-            let ritz = try LAPACK.sgesdd(&copy, m: n, n: k, vectors: false).s
-            let kept = ritz.prefix(rank).reduce(0.0) { $0 + Double($1) * Double($1) }
-            let tail = max(0, total - kept)
-            let floor = 1e-7 * total
-            // Everything but float32 rounding is captured (a change of rank <= k): nothing to iterate for.
-            if tail <= floor { break }
-            if previousKept >= 0 {
-                let gain = max(0, kept - previousKept)
-                var remaining = gain
-                if previousGain > 0 {
-                    let ratio = min(gain / previousGain, 0.95)
-                    remaining = gain * ratio / (1 - ratio)
-                } else if previousGain < 0 {
-                    remaining = 10 * gain   // one gain only: be conservative
-                }
-                if remaining <= max(tolerance * tail, floor) { break }
-                previousGain = gain
-            }
+            // The certificate: with E = A − Q·B (computed, not by energy differences), our rank-r error² is
+            // ‖E‖² + Σ_{i>r} σᵢ(B)², and the optimum is at least Σ_{i>r} σᵢ(B)² (σᵢ(B) ≤ σᵢ(A)). So ‖E‖² below
+            // `tolerance` × that tail (or below float32's resolution of ‖A‖²) bounds our excess over the optimum.
+            residual = a
+            q.withUnsafeBufferPointer { qp in b.withUnsafeBufferPointer { bp in residual.withUnsafeMutableBufferPointer { ep in
+                guard let qp = qp.baseAddress, let bp = bp.baseAddress, let ep = ep.baseAddress else { return }
+                BLAS.sgemm(.transpose, .none, m: m, n: n, k: k, alpha: -1, a: qp, lda: m, b: bp, ldb: n, beta: 1, c: ep, ldc: n)
+            } } }
+            let outside = squaredNorm(residual)
+            // SVD of B through a QR of Bᵀ (column-major n×k, the b buffer): Bᵀ = Q_b R, R = U_r S V_r, so
+            // B = V_rᵀ S (Q_b U_r)ᵀ; only a k×k SVD, BLAS-3 for the rest.
+            qb = b
+            let r = try LAPACK.orthonormalize(&qb, m: n, n: k)
+            small = try fullSVD(r, rows: k, columns: k)
+            let tailB = small.s.dropFirst(rank).reduce(0.0) { $0 + Double($1) * Double($1) }
+            if outside <= max(tolerance * tailB, 1e-11 * total) { break }
             if iterations == maxIterations {
                 return try fullSVD(a, rows: m, columns: n).truncated(to: rank)
             }
-            previousKept = kept
             iterations += 1
             // Z = Aᵀ·Q (in b, column-major n×k) → orthonormal, then Y = A·Z (k×m row-major = column-major m×k).
             try LAPACK.orthonormalize(&b, m: n, n: k)
             multiply(b, k, n, transposedA: a, m, into: &q)
             try LAPACK.orthonormalize(&q, m: m, n: k)
         }
-        // B = X Σ Vh; U = Q·X[:, :rank] with Q column-major (m×k), i.e. row-major Qᵀ.
-        let small = try fullSVD(b, rows: k, columns: n).truncated(to: rank)
+        residual = []
+        // U = Q · V_r[:rank]ᵀ (Q column-major m×k = row-major Qᵀ), Vh = U_r[:, :rank]ᵀ · Q_bᵀ.
         var u = [Float](repeating: 0, count: m * rank)
-        q.withUnsafeBufferPointer { qp in small.u.withUnsafeBufferPointer { xp in u.withUnsafeMutableBufferPointer { up in
-            guard let qp = qp.baseAddress, let xp = xp.baseAddress, let up = up.baseAddress else { return }
-            BLAS.sgemm(.transpose, .none, m: m, n: rank, k: k, a: qp, lda: m, b: xp, ldb: rank, c: up, ldc: rank)
+        var vh = [Float](repeating: 0, count: rank * n)
+        q.withUnsafeBufferPointer { qp in small.vh.withUnsafeBufferPointer { vp in u.withUnsafeMutableBufferPointer { up in
+            guard let qp = qp.baseAddress, let vp = vp.baseAddress, let up = up.baseAddress else { return }
+            BLAS.sgemm(.transpose, .transpose, m: m, n: rank, k: k, a: qp, lda: m, b: vp, ldb: k, c: up, ldc: rank)
         } } }
-        return LowRankFactors(rows: m, columns: n, u: u, s: small.s, vh: small.vh, totalEnergy: total,
+        small.u.withUnsafeBufferPointer { ur in qb.withUnsafeBufferPointer { qp in vh.withUnsafeMutableBufferPointer { vp in
+            guard let ur = ur.baseAddress, let qp = qp.baseAddress, let vp = vp.baseAddress else { return }
+            BLAS.sgemm(.transpose, .none, m: rank, n: n, k: k, a: ur, lda: k, b: qp, ldb: n, c: vp, ldc: n)
+        } } }
+        return LowRankFactors(rows: m, columns: n, u: u, s: Array(small.s.prefix(rank)), vh: vh, totalEnergy: total,
                               method: "randomized", iterations: iterations)
     }
 
@@ -196,10 +200,37 @@ public enum LowRank {
                               method: "factored", iterations: 0)
     }
 
-    /// ‖x‖², accumulated in double.
+    /// ‖A − up·down‖_F, A (m×n), up (m×r), down (r×n) row-major: the product subtracted by sgemm, summed in double.
+    public static func residualNorm(_ a: [Float], rows m: Int, columns n: Int, up: [Float], down: [Float], rank r: Int) -> Double {
+        var residual = a
+        up.withUnsafeBufferPointer { u in down.withUnsafeBufferPointer { d in residual.withUnsafeMutableBufferPointer { c in
+            guard let u = u.baseAddress, let d = d.baseAddress, let c = c.baseAddress else { return }
+            BLAS.sgemm(.none, .none, m: m, n: n, k: r, alpha: -1, a: u, lda: r, b: d, ldb: n, beta: 1, c: c, ldc: n)
+        } } }
+        return squaredNorm(residual).squareRoot()
+    }
+
+    /// ‖x‖²: float32 SIMD partial sums over blocks of 1024 values, accumulated in double.
     public static func squaredNorm(_ x: [Float]) -> Double {
         var total = 0.0
-        for v in x { total += Double(v) * Double(v) }
+        x.withUnsafeBufferPointer { p in
+            guard let base = p.baseAddress else { return }
+            var i = 0
+            while i < p.count {
+                let end = min(p.count, i + 1024)
+                var acc = SIMD8<Float>(repeating: 0)
+                var j = i
+                while j + 8 <= end {
+                    let v = UnsafeRawPointer(base + j).loadUnaligned(as: SIMD8<Float>.self)
+                    acc += v * v
+                    j += 8
+                }
+                var partial = Double(acc.sum())
+                while j < end { partial += Double(base[j]) * Double(base[j]); j += 1 }
+                total += partial
+                i = end
+            }
+        }
         return total
     }
 

@@ -41,6 +41,9 @@ struct BenchExtractLoRACommand: ParsableCommand {
     @Flag(help: "Also run kohya's algorithm in PyTorch (python3 with torch and safetensors) on the same files.")
     var python = false
 
+    @Option(help: "torch threads for --python (0: torch's default, one per core). On a busy machine 1 is faster.")
+    var pythonThreads = 0
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
@@ -83,7 +86,9 @@ struct BenchExtractLoRACommand: ParsableCommand {
                     + "peak RSS \(TerminalProgress.bytes(Int64(s.peakRSSBytes ?? 0)))"
             }
             out.append(line("ea-weights extract-lora", ours))
-            if let worstRelativeError { out.append("  worst layer relative error \(String(format: "%.2e", worstRelativeError))") }
+            if let worstRelativeError {
+                out.append("  worst layer: |dW - up @ down| / |dW| = \(String(format: "%.2e", worstRelativeError)) (the clamp included)")
+            }
             if let python { out.append(line("kohya's algorithm (\(python.library ?? "python"))", python)) }
             if let speedup, let memoryFraction, let passed {
                 out.append("ea-weights is \(String(format: "%.1f", speedup))x faster with \(String(format: "%.1f", memoryFraction * 100))% "
@@ -123,13 +128,13 @@ struct BenchExtractLoRACommand: ParsableCommand {
         let ours = Side(seconds: child.seconds, cpuSeconds: BenchMergeCommand.seconds(usage.ru_utime) + BenchMergeCommand.seconds(usage.ru_stime),
                         peakRSSBytes: Int(usage.ru_maxrss) * 1024, library: nil, skipped: nil)
         let report = try? JSONDecoder().decode(LoRAExtractionResult.self, from: child.output)
-        let worst = report?.layers.compactMap { $0.retained.map { (max(0, 1 - $0 * $0)).squareRoot() } }.max()
+        let worst = report?.layers.compactMap(\.relativeError).max()
         var result = Result(blocks: blocks, rank: rank, layers: report?.layers.count ?? 0,
                             checkpointBytes: BenchMergeCommand.fileSize(base), synthesizeSeconds: synthesizeSeconds, ours: ours,
                             worstRelativeError: worst, blas: BLAS.coreDescription)
         if python {
             try MergeBenchmark.readIntoPageCache([base, tuned])
-            let side = Self.runPython(base: base, tuned: tuned, output: output + ".py.safetensors")
+            let side = runPython(base: base, tuned: tuned, output: output + ".py.safetensors")
             result.python = side
             if let ps = side.seconds, let pm = side.peakRSSBytes, let os = ours.seconds, let om = ours.peakRSSBytes {
                 result.speedup = ps / max(os, 1e-9)
@@ -142,12 +147,13 @@ struct BenchExtractLoRACommand: ParsableCommand {
     }
 
     func runPython(base: String, tuned: String, output: String) -> Side {
-        Self.runPython(base: base, tuned: tuned, output: output, rank: rank, quantile: clampQuantile)
+        Self.runPython(base: base, tuned: tuned, output: output, rank: rank, quantile: clampQuantile, threads: pythonThreads)
     }
 
-    static func runPython(base: String, tuned: String, output: String, rank: Int = 128, quantile: Double = 0.99) -> Side {
+    static func runPython(base: String, tuned: String, output: String, rank: Int, quantile: Double, threads: Int) -> Side {
         guard let run = try? BenchMergeCommand.runChild("/usr/bin/env", ["python3", "-c", PythonExtractLoRAReference.script, base,
-                                                                          tuned, output, String(rank), String(quantile)]) else {
+                                                                          tuned, output, String(rank), String(quantile),
+                                                                          String(threads)]) else {
             return Side(skipped: "python3 could not be started")
         }
         guard run.status == 0, let reply = try? JSONDecoder().decode(PythonExtractLoRAReference.Result.self, from: run.output) else {

@@ -162,13 +162,17 @@ public enum LoRAExtraction {
                 var delta: [Float] = []
                 _ = try difference(pair, key: c.key) { delta = $0 }
                 let f = try LowRank.truncatedSVD(delta, rows: c.out, columns: c.in, rank: rank, seed: moduleSeed(c.module))
-                delta = []
                 var (up, down) = LoRAOutputWriter.kohyaFactors(f)
                 let clamp = QuantileClamp.apply(up: &up, down: &down, quantile: options.clampQuantile)
-                reports.set(LoRALayerReport(module: c.module, tensor: c.key, shape: [c.out, c.in], rank: rank, alpha: Double(rank),
-                                            norm: c.norm, retained: f.retainedFraction, maxAbsDiff: c.maxAbs, method: f.method,
-                                            iterations: f.iterations, clampThreshold: clamp.threshold.map(Double.init),
-                                            clamped: clamp.clamped))
+                // What the stored factors miss, measured (energy differences cannot resolve float32's last digits).
+                let residual = LowRank.residualNorm(delta, rows: c.out, columns: c.in, up: up, down: down, rank: rank)
+                delta = []
+                var report = LoRALayerReport(module: c.module, tensor: c.key, shape: [c.out, c.in], rank: rank, alpha: Double(rank),
+                                             norm: c.norm, retained: f.retainedFraction, maxAbsDiff: c.maxAbs, method: f.method,
+                                             iterations: f.iterations, clampThreshold: clamp.threshold.map(Double.init),
+                                             clamped: clamp.clamped)
+                report.relativeError = c.norm > 0 ? residual / c.norm : 0
+                reports.set(report)
                 return (up, down)
             }
         }

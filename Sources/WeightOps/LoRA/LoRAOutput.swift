@@ -259,10 +259,13 @@ public struct LoRALayerReport: Sendable, Codable, Equatable {
     /// The quantile clamp's threshold and how many values it changed.
     public var clampThreshold: Double?
     public var clamped: Int?
+    /// ‖ΔW − up·down‖_F / ‖ΔW‖_F of the factors as stored (after the clamp), measured (extract-lora).
+    public var relativeError: Double?
 
     enum CodingKeys: String, CodingKey {
         case module, tensor, shape, inputRank = "input_rank", rank, alpha, norm, retained, maxAbsDiff = "max_abs_diff"
         case method, iterations, clampThreshold = "clamp_threshold", clamped
+        case relativeError = "relative_error"
     }
 
     var line: String {
@@ -270,6 +273,7 @@ public struct LoRALayerReport: Sendable, Codable, Equatable {
         if let inputRank { s += " rank \(inputRank) -> \(rank)" } else { s += " rank \(rank)" }
         s += ", alpha \(formatNumber(alpha)), |dW| \(String(format: "%.4g", norm))"
         if let retained { s += ", kept \(String(format: "%.4f", retained * 100))%" }
+        if let relativeError { s += ", error \(String(format: "%.2e", relativeError))" }
         if let method { s += " (\(method)\(method == "randomized" ? ", \(iterations ?? 0) power it." : ""))" }
         if let clamped, clamped > 0 { s += ", \(clamped) clamped" }
         return s
