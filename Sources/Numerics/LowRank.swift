@@ -80,7 +80,6 @@ public enum LowRank {
         omegaT = []
         try LAPACK.orthonormalize(&q, m: m, n: k)
         var b = [Float](repeating: 0, count: k * n)
-        var residual = [Float](repeating: 0, count: m * n)
         var qb: [Float] = []
         var small = LowRankFactors(rows: 0, columns: 0, u: [], s: [], vh: [], totalEnergy: 0, method: "", iterations: 0)
         var iterations = 0
@@ -93,12 +92,7 @@ public enum LowRank {
             // The certificate: with E = A − Q·B (computed, not by energy differences), our rank-r error² is
             // ‖E‖² + Σ_{i>r} σᵢ(B)², and the optimum is at least Σ_{i>r} σᵢ(B)² (σᵢ(B) ≤ σᵢ(A)). So ‖E‖² below
             // `tolerance` × that tail (or below float32's resolution of ‖A‖²) bounds our excess over the optimum.
-            residual = a
-            q.withUnsafeBufferPointer { qp in b.withUnsafeBufferPointer { bp in residual.withUnsafeMutableBufferPointer { ep in
-                guard let qp = qp.baseAddress, let bp = bp.baseAddress, let ep = ep.baseAddress else { return }
-                BLAS.sgemm(.transpose, .none, m: m, n: n, k: k, alpha: -1, a: qp, lda: m, b: bp, ldb: n, beta: 1, c: ep, ldc: n)
-            } } }
-            let outside = squaredNorm(residual)
+            let outside = residualEnergy(a, rows: m, columns: n, inner: k, left: q, leftIsTransposed: true, right: b)
             // SVD of B through a QR of Bᵀ (column-major n×k, the b buffer): Bᵀ = Q_b R, R = U_r S V_r, so
             // B = V_rᵀ S (Q_b U_r)ᵀ; only a k×k SVD, BLAS-3 for the rest.
             qb = b
@@ -115,7 +109,6 @@ public enum LowRank {
             multiply(b, k, n, transposedA: a, m, into: &q)
             try LAPACK.orthonormalize(&q, m: m, n: k)
         }
-        residual = []
         // U = Q · V_r[:rank]ᵀ (Q column-major m×k = row-major Qᵀ), Vh = U_r[:, :rank]ᵀ · Q_bᵀ.
         var u = [Float](repeating: 0, count: m * rank)
         var vh = [Float](repeating: 0, count: rank * n)
@@ -200,14 +193,38 @@ public enum LowRank {
                               method: "factored", iterations: 0)
     }
 
-    /// ‖A − up·down‖_F, A (m×n), up (m×r), down (r×n) row-major: the product subtracted by sgemm, summed in double.
+    /// ‖A − up·down‖_F, A (m×n), up (m×r), down (r×n) row-major.
     public static func residualNorm(_ a: [Float], rows m: Int, columns n: Int, up: [Float], down: [Float], rank r: Int) -> Double {
-        var residual = a
-        up.withUnsafeBufferPointer { u in down.withUnsafeBufferPointer { d in residual.withUnsafeMutableBufferPointer { c in
-            guard let u = u.baseAddress, let d = d.baseAddress, let c = c.baseAddress else { return }
-            BLAS.sgemm(.none, .none, m: m, n: n, k: r, alpha: -1, a: u, lda: r, b: d, ldb: n, beta: 1, c: c, ldc: n)
-        } } }
-        return squaredNorm(residual).squareRoot()
+        residualEnergy(a, rows: m, columns: n, inner: r, left: up, leftIsTransposed: false, right: down).squareRoot()
+    }
+
+    /// ‖A − L·R‖²_F with R (inner×n) row-major and L (m×inner) row-major, or stored as its transpose (inner×m)
+    /// when `leftIsTransposed`; computed 256 rows at a time (sgemm into a copy of those rows), so no m×n buffer.
+    static func residualEnergy(_ a: [Float], rows m: Int, columns n: Int, inner: Int, left: [Float], leftIsTransposed: Bool,
+                               right: [Float]) -> Double {
+        let block = 256
+        var buffer = [Float](repeating: 0, count: min(m, block) * n)
+        var total = 0.0
+        var i0 = 0
+        while i0 < m {
+            let h = min(block, m - i0)
+            a.withUnsafeBufferPointer { ap in left.withUnsafeBufferPointer { lp in right.withUnsafeBufferPointer { rp in
+                buffer.withUnsafeMutableBufferPointer { bp in
+                    guard let ap = ap.baseAddress, let lp = lp.baseAddress, let rp = rp.baseAddress, let bp = bp.baseAddress else { return }
+                    bp.update(from: ap + i0 * n, count: h * n)
+                    if leftIsTransposed {
+                        BLAS.sgemm(.transpose, .none, m: h, n: n, k: inner, alpha: -1, a: lp + i0, lda: m, b: rp, ldb: n,
+                                   beta: 1, c: bp, ldc: n)
+                    } else {
+                        BLAS.sgemm(.none, .none, m: h, n: n, k: inner, alpha: -1, a: lp + i0 * inner, lda: inner, b: rp, ldb: n,
+                                   beta: 1, c: bp, ldc: n)
+                    }
+                }
+            } } }
+            total += squaredNorm(h * n == buffer.count ? buffer : Array(buffer.prefix(h * n)))
+            i0 += h
+        }
+        return total
     }
 
     /// ‖x‖²: float32 SIMD partial sums over blocks of 1024 values, accumulated in double.

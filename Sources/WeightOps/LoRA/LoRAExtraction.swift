@@ -260,28 +260,31 @@ public enum LoRAExtraction {
     static func difference(_ pair: Pair, key: String, body: (([Float]) throws -> Void)?) throws -> (maxAbs: Double, energy: Double) {
         let b = try pair.base.tensor(key), t = try pair.tuned.tensor(key)
         var delta = t.toFloat32()
-        let baseValues = b.toFloat32()
-        b.file.adviseDontNeed(0..<b.file.size)
         t.file.adviseDontNeed(0..<t.file.size)
+        // BASE is decoded a block at a time into a small buffer: one full-size float32 copy per layer, not two.
         var maxAbs: Float = 0
         var energy = 0.0
-        delta.withUnsafeMutableBufferPointer { d in
-            baseValues.withUnsafeBufferPointer { bv in
-                var i = 0
-                while i < d.count {
-                    let end = min(d.count, i + 4096)
-                    var partial = 0.0
+        let block = 65536
+        var chunk = [Float](repeating: 0, count: min(block, max(1, delta.count)))
+        var i = 0
+        while i < delta.count {
+            let end = min(delta.count, i + block)
+            chunk.withUnsafeMutableBufferPointer { b.decode(elements: i..<end, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(end - i)])) }
+            var partial = 0.0
+            delta.withUnsafeMutableBufferPointer { d in
+                chunk.withUnsafeBufferPointer { c in
                     for j in i..<end {
-                        let x = d[j] - bv[j]
+                        let x = d[j] - c[j - i]
                         d[j] = x
                         partial += Double(x) * Double(x)
                         maxAbs = max(maxAbs, abs(x))
                     }
-                    energy += partial
-                    i = end
                 }
             }
+            energy += partial
+            i = end
         }
+        b.file.adviseDontNeed(0..<b.file.size)
         if !maxAbs.isFinite || !energy.isFinite {
             throw WeightOpsError.nonFinite(tensor: key, count: delta.filter { !$0.isFinite }.count)
         }
