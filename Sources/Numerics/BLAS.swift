@@ -22,6 +22,8 @@ public enum BLAS {
         let sgemm: SgemmFunction
         let coreName: String
         let setThreads: SetThreadsFunction?
+        /// The dlopen handle, for the LAPACK routines the same library exports (see `LAPACK`).
+        let handle: UnsafeMutableRawPointer
     }
 
     private static let library: Result<Library, NumericsError> = load()
@@ -41,6 +43,12 @@ public enum BLAS {
     /// (a model load, a merge) calls it first, so `sgemm` never runs without the library.
     public static func ensureAvailable() throws {
         if case let .failure(error) = library { throw error }
+    }
+
+    /// A symbol of the loaded OpenBLAS (nil when it is not loaded or lacks the symbol).
+    static func symbol(_ name: String) -> UnsafeMutableRawPointer? {
+        guard case let .success(lib) = library else { return nil }
+        return dlsym(lib.handle, name)
     }
 
     public static func setThreadCount(_ n: Int) {
@@ -85,7 +93,8 @@ public enum BLAS {
             coreName = String(cString: name)
         }
         let setThreads = dlsym(handle, "openblas_set_num_threads").map { unsafeBitCast($0, to: SetThreadsFunction.self) }
-        return .success(Library(sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self), coreName: coreName, setThreads: setThreads))
+        return .success(Library(sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self), coreName: coreName, setThreads: setThreads,
+                                handle: handle))
     }
 
     private static func cpuHasAVX512() -> Bool {

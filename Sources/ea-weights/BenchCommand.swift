@@ -12,7 +12,8 @@ struct BenchCommand: ParsableCommand {
           ea-weights bench extract --size 2G
           ea-weights bench merge
           ea-weights bench convert --to int8 --python
+          ea-weights bench extract-lora --python
         """,
-        subcommands: [BenchExtractCommand.self, BenchMergeCommand.self, BenchConvertCommand.self]
+        subcommands: [BenchExtractCommand.self, BenchMergeCommand.self, BenchConvertCommand.self, BenchExtractLoRACommand.self]
     )
 }

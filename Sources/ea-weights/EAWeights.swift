@@ -8,7 +8,8 @@ struct EAWeights: ParsableCommand {
         abstract: "Inspect, arrange, merge, convert and test-run EasyAnimate v1 checkpoints on a CPU.",
         version: EAWeightsVersion.string,
         subcommands: [InspectCommand.self, ExtractCommand.self, PrepareCommand.self, VerifyCommand.self, BenchCommand.self,
-                      MergeLoRACommand.self, SwapCommand.self, ExtractMotionModuleCommand.self, ConvertCommand.self,
+                      MergeLoRACommand.self, ExtractLoRACommand.self, ResizeLoRACommand.self, CombineLoRACommand.self,
+                      SwapCommand.self, ExtractMotionModuleCommand.self, ConvertCommand.self,
                       DiffCommand.self, TokenizeCommand.self, GenerateCommand.self]
     )
 
