@@ -1,37 +1,26 @@
 /// Whole-buffer checks used on every computed tensor, written so the compiler vectorizes them.
 enum NumericChecks {
-    /// Number of NaN or infinite values. The fast path (`x * 0` summed is NaN iff some x is not finite)
-    /// touches each value once with no branches; counting runs only when something is wrong.
+    /// Number of NaN or infinite values (exponent bits all ones), counted on the bit patterns: integer
+    /// compares and adds, which vectorize with the baseline instruction set (SIMD16<Float> does not).
     static func nonFiniteCount(_ x: UnsafeBufferPointer<Float>) -> Int {
-        var probe = SIMD16<Float>(repeating: 0)
-        let n = x.count, blocks = n / 16
-        if let base = x.baseAddress {
-            let raw = UnsafeRawPointer(base)
-            for i in 0..<blocks {
-                probe += raw.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self) * 0
-            }
-        }
-        var tail: Float = 0
-        for i in (blocks * 16)..<n { tail += x[i] * 0 }
-        if !probe.sum().isNaN && !tail.isNaN { return 0 }
         var count = 0
-        for v in x where !v.isFinite { count += 1 }
+        var start = 0
+        // Int32 partial counts over blocks, so the loop stays in 32-bit lanes.
+        while start < x.count {
+            let end = min(x.count, start + (1 << 20))
+            var block: Int32 = 0
+            for i in start..<end { block &+= (x[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+            count += Int(block)
+            start = end
+        }
         return count
     }
 
-    /// Largest |x|.
+    /// Largest |x| (NaN when x holds one), as the largest sign-cleared bit pattern: for floats that are not NaN
+    /// the patterns order as the magnitudes do, and integer max vectorizes where float max does not.
     static func maxAbs(_ x: UnsafeBufferPointer<Float>) -> Float {
-        var m = SIMD16<Float>(repeating: 0)
-        let n = x.count, blocks = n / 16
-        if let base = x.baseAddress {
-            let raw = UnsafeRawPointer(base)
-            for i in 0..<blocks {
-                let v = raw.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self)
-                m = pointwiseMax(m, pointwiseMax(v, -v))
-            }
-        }
-        var r = m.max()
-        for i in (blocks * 16)..<n { r = max(r, abs(x[i])) }
-        return r
+        var m: Int32 = 0
+        for v in x { m = max(m, Int32(bitPattern: v.bitPattern & 0x7FFF_FFFF)) }
+        return Float(bitPattern: UInt32(bitPattern: m))
     }
 }
