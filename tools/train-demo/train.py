@@ -123,6 +123,18 @@ def to_pixels(u8: np.ndarray) -> torch.Tensor:
     return t.movedim(-1, -3)
 
 
+def crops_around_shapes(frames: np.ndarray, rng, size: int = 32) -> np.ndarray:
+    """A size x size crop of each frame containing (most of) its shape: centred on the pixels unlike the corner."""
+    out = np.empty((len(frames), size, size, 3), dtype=frames.dtype)
+    for i, f in enumerate(frames):
+        ys, xs = np.nonzero(np.abs(f.astype(np.int16) - f[0, 0].astype(np.int16)).max(-1) > 25)
+        cy, cx = (ys.mean(), xs.mean()) if len(ys) else (32, 32)
+        y0 = int(np.clip(cy - size / 2 + rng.integers(-6, 7), 0, 64 - size))
+        x0 = int(np.clip(cx - size / 2 + rng.integers(-6, 7), 0, 64 - size))
+        out[i] = f[y0:y0 + size, x0:x0 + size]
+    return out
+
+
 def stage_vae(a):
     torch.manual_seed(a.seed)
     base, _ = frames_of(a.work, "base")
@@ -131,12 +143,19 @@ def stage_vae(a):
     vae = models.make_vae()
     opt = torch.optim.AdamW(vae.parameters(), lr=a.vae_lr, weight_decay=0.0)
     rng = np.random.default_rng(a.seed)
+    # Most steps see 32x32 crops around the shape (a shape covers a few % of a frame: full frames spend the
+    # compute on the background); the last 30 % see whole frames and the sampled posterior, as it is used.
+    crop_steps = int(0.7 * a.vae_steps)
     for step in range(a.vae_steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.vae_steps, a.vae_lr)
-        x = to_pixels(pool[rng.integers(0, len(pool), a.vae_batch)])
+        if step < crop_steps:
+            x = to_pixels(crops_around_shapes(pool[rng.integers(0, len(pool), 2 * a.vae_batch)], rng))
+        else:
+            x = to_pixels(pool[rng.integers(0, len(pool), a.vae_batch)])
         post = vae.encode(x).latent_dist
-        y = vae.decode(post.sample()).sample
+        z = post.mean if step < crop_steps else post.sample()
+        y = vae.decode(z).sample
         rec = F.mse_loss(y, x) + 0.5 * F.l1_loss(y, x)
         loss = rec + 1e-6 * post.kl().mean()
         opt.zero_grad(set_to_none=True)
@@ -455,17 +474,17 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--clips", type=int, default=1600)
     p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--vae-steps", type=int, default=1200)
+    p.add_argument("--vae-steps", type=int, default=2400)
     p.add_argument("--vae-batch", type=int, default=8)
-    p.add_argument("--vae-lr", type=float, default=1e-3)
-    p.add_argument("--dit-steps", type=int, default=1800)
+    p.add_argument("--vae-lr", type=float, default=2e-3)
+    p.add_argument("--dit-steps", type=int, default=1500)
     p.add_argument("--dit-batch", type=int, default=128)
     p.add_argument("--dit-lr", type=float, default=5e-4)
-    p.add_argument("--mm-steps", type=int, default=900)
+    p.add_argument("--mm-steps", type=int, default=600)
     p.add_argument("--mm-batch", type=int, default=16)
     p.add_argument("--mm-lr", type=float, default=5e-4)
     p.add_argument("--mm-base-lr-ratio", type=float, default=0.3)
-    p.add_argument("--pers-steps", type=int, default=500)
+    p.add_argument("--pers-steps", type=int, default=300)
     p.add_argument("--pers-lr", type=float, default=3e-4)
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--lora-alpha", type=float, default=8.0)
