@@ -43,8 +43,8 @@ import grammar
 
 COLOUR_RADIUS = 0.30   # max distance in RGB [0,1] to the prompt's colour
 MIN_AREA = 12          # pixels of the object's component in a 64x64 frame for the frame to count
-SQUARE_FILL = 0.87
-TRIANGLE_FILL = 0.65
+SQUARE_FILL = 0.85
+TRIANGLE_FILL = 0.67
 OUTLINE_RING = 0.75
 MIN_TRAVEL = 6.0       # pixels over the clip along the prompt's direction
 
