@@ -273,6 +273,10 @@ def stage_motion(a):
     base = models.make_transformer2d()
     base.load_state_dict(ck["base"])
     model = models.Transformer3D(base, motion=True)
+    if a.mm_resume:  # continue a finished motion stage (2D part and motion module) for --mm-steps more
+        done = load_stage(a, "motion")
+        base.load_state_dict(done["base"])
+        model.load_motion_state_dict(done["motion"])
     t5 = models.make_t5(len(tok))
     t5.load_state_dict(ck["t5"])
     t5.requires_grad_(False)
@@ -484,6 +488,7 @@ def main():
     p.add_argument("--mm-batch", type=int, default=16)
     p.add_argument("--mm-lr", type=float, default=5e-4)
     p.add_argument("--mm-base-lr-ratio", type=float, default=0.3)
+    p.add_argument("--mm-resume", action="store_true", help="start the motion stage from its own last checkpoint")
     p.add_argument("--pers-steps", type=int, default=300)
     p.add_argument("--pers-lr", type=float, default=3e-4)
     p.add_argument("--lora-rank", type=int, default=16)
