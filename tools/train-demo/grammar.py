@@ -1,0 +1,116 @@
+"""The caption grammar of the ea-demo model set, its palette, the held-out combinations and the clip renderer.
+
+Every caption is  "a {colour} {shape} moving {direction} on a {background} background".
+Colour == background combinations that would be invisible (blue on blue, green on green) are left out.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+COLOURS = {  # object colours, RGB 0-255
+    "red": (220, 40, 40),
+    "green": (40, 190, 60),
+    "blue": (50, 90, 235),
+    "yellow": (235, 215, 40),
+    "white": (245, 245, 245),
+}
+BACKGROUNDS = {
+    "black": (0, 0, 0),
+    "gray": (128, 128, 128),
+    "blue": (30, 45, 150),
+    "green": (30, 105, 45),
+}
+SHAPES = ("circle", "square", "triangle")
+DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}  # image coordinates, y down
+
+# (colour, shape, direction) triples never shown in training, with any background.
+HELD_OUT = (
+    ("red", "triangle", "left"),
+    ("red", "square", "down"),
+    ("green", "circle", "up"),
+    ("green", "triangle", "right"),
+    ("blue", "square", "left"),
+    ("yellow", "circle", "down"),
+    ("yellow", "triangle", "up"),
+    ("white", "square", "right"),
+)
+
+SIZE = 64            # frame height and width in pixels
+CLIP_FRAMES = 16     # frames per dataset clip (training windows take 8 of them)
+SUPERSAMPLE = 4      # shapes are drawn at 4x and box-filtered down (anti-aliased edges)
+
+
+def caption(colour: str, shape: str, direction: str, background: str) -> str:
+    return f"a {colour} {shape} moving {direction} on a {background} background"
+
+
+def parse(prompt: str) -> dict:
+    """The grammar's fields of `prompt` (raises ValueError when it is not in the grammar)."""
+    words = prompt.lower().strip().split()
+    if (len(words) != 9 or words[0] != "a" or words[3] != "moving" or words[5:7] != ["on", "a"]
+            or words[8] != "background" or words[1] not in COLOURS or words[2] not in SHAPES
+            or words[4] not in DIRECTIONS or words[7] not in BACKGROUNDS):
+        raise ValueError(f"not in the grammar: {prompt!r}")
+    return {"colour": words[1], "shape": words[2], "direction": words[4], "background": words[7]}
+
+
+def combinations():
+    """Every visible (colour, shape, direction, background)."""
+    for c, s, d, b in itertools.product(COLOURS, SHAPES, DIRECTIONS, BACKGROUNDS):
+        if c != b:
+            yield c, s, d, b
+
+
+def is_held_out(colour: str, shape: str, direction: str) -> bool:
+    return (colour, shape, direction) in HELD_OUT
+
+
+def draw_frame(shape: str, colour, background, cx: float, cy: float, size: float, outline: bool = False) -> np.ndarray:
+    """One frame [SIZE, SIZE, 3] uint8: `shape` of extent `size` px centred at (cx, cy).
+
+    circle: diameter `size`; square: side 0.9·size; triangle: apex up, base and height `size`, centred on its
+    bounding box. `outline` draws only a 3 px wide contour (the personalized style)."""
+    k = SUPERSAMPLE
+    img = Image.new("RGB", (SIZE * k, SIZE * k), tuple(background))
+    d = ImageDraw.Draw(img)
+    x, y, r = cx * k, cy * k, size * k / 2
+    width = 3 * k if outline else 0
+    fill = None if outline else tuple(colour)
+    line = tuple(colour)
+    if shape == "circle":
+        d.ellipse([x - r, y - r, x + r, y + r], fill=fill, outline=line if outline else None, width=width)
+    elif shape == "square":
+        h = 0.9 * r
+        d.rectangle([x - h, y - h, x + h, y + h], fill=fill, outline=line if outline else None, width=width)
+    elif shape == "triangle":
+        pts = [(x, y - r), (x + r, y + r), (x - r, y + r)]
+        if outline:
+            d.line(pts + [pts[0], pts[1]], fill=line, width=width, joint="curve")
+        else:
+            d.polygon(pts, fill=fill)
+    else:
+        raise ValueError(shape)
+    return np.asarray(img.resize((SIZE, SIZE), Image.BOX))
+
+
+def random_clip(rng: np.random.Generator, colour: str, shape: str, direction: str, background: str,
+                frames: int = CLIP_FRAMES, outline: bool = False) -> np.ndarray:
+    """A clip [frames, SIZE, SIZE, 3] uint8 of the shape moving at constant speed, inside the frame throughout."""
+    size = rng.uniform(16, 22)
+    speed = rng.uniform(1.8, 2.6)
+    dx, dy = DIRECTIONS[direction]
+    margin = size / 2 + 1
+    travel = speed * (frames - 1)
+    def start(axis_dir):
+        if axis_dir == 0:
+            return rng.uniform(margin, SIZE - margin)
+        lo, hi = margin, SIZE - margin - travel
+        s = rng.uniform(lo, max(lo, hi))
+        return s if axis_dir > 0 else SIZE - s
+    x0, y0 = start(dx), start(dy)
+    return np.stack([draw_frame(shape, COLOURS[colour], BACKGROUNDS[background], x0 + dx * speed * t,
+                                y0 + dy * speed * t, size, outline) for t in range(frames)])

@@ -1,0 +1,513 @@
+"""Trains the ea-demo model set from scratch, on CPU, and exports it in EasyAnimate v1's release layout.
+
+    python3 tools/train-demo/train.py --out fixtures/ea-demo            (the whole recipe, seeded)
+
+Stages (EasyAnimate's recipe in miniature; each saves a checkpoint in --work, --from STAGE resumes):
+  data         the synthetic clips in EasyAnimate's format (base: filled shapes; outline: the personalized style)
+  tokenizer    a SentencePiece unigram model on the caption grammar (T5 conventions, +100 extra ids)
+  vae          AutoencoderKL on single frames of both datasets (MSE + tiny KL)
+  dit2d        the PixArt Transformer2DModel + T5 encoder on single frames (eps prediction, DDPM linear betas)
+  motion       the motion module on 8-frame clips, the 2D part at a lower learning rate, T5 frozen (BF16-rounded)
+  personalized the 2D backbone fine-tuned on outline frames (caption path frozen)
+  lora         a kohya LoRA from the SVD of (personalized - base) per Linear
+  export       fixtures/ea-demo in the release's file layout and key names
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grammar  # noqa: E402
+import make_dataset  # noqa: E402
+import models  # noqa: E402
+
+STAGES = ["data", "tokenizer", "vae", "dit2d", "motion", "personalized", "lora", "export"]
+PIXART = "demo-pixart"
+YAML = "easyanimate_video_motion_module_v1.yaml"
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def log(msg: str) -> None:
+    print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+class EMA:
+    def __init__(self, module: torch.nn.Module, decay: float = 0.999):
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        self.steps = 0
+
+    @torch.no_grad()
+    def update(self, module):
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for k, v in module.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                self.shadow[k].copy_(v)
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))) * 0.9 + peak * 0.1 * (1 - step / total)
+
+
+def ddpm_alphas_cumprod() -> torch.Tensor:
+    """DDPM linear betas of the yaml: beta 0.0001 → 0.02 over 1000 steps."""
+    betas = torch.linspace(0.0001, 0.02, 1000, dtype=torch.float64)
+    return torch.cumprod(1 - betas, 0).float()
+
+
+def tokenizer(work: str):
+    from transformers import T5Tokenizer
+    return T5Tokenizer.from_pretrained(os.path.join(work, "tokenizer"))
+
+
+def encode_text(tok, texts, length: int = 16):
+    """The pipeline's preprocessing (lower, strip), padded to `length` (equivalent to 120: padding is masked)."""
+    enc = tok([t.lower().strip() for t in texts], padding="max_length", max_length=length, truncation=True,
+              add_special_tokens=True, return_tensors="pt")
+    return enc.input_ids, enc.attention_mask
+
+
+# ---------------------------------------------------------------------------------------------- stages
+def stage_data(a):
+    for name, clips, seed, outline in (("base", a.clips, a.seed, False), ("outline", a.clips // 4, a.seed + 1, True)):
+        d = os.path.join(a.work, "data", name)
+        if os.path.exists(d):
+            shutil.rmtree(d)
+        make_dataset.make(d, clips, seed, outline)
+        make_dataset.load(d)  # decode the MP4s once (what training reads)
+        log(f"data: {clips} clips in {d}")
+
+
+def stage_tokenizer(a):
+    import sentencepiece as spm
+    from transformers import T5Tokenizer
+    d = os.path.join(a.work, "tokenizer")
+    os.makedirs(d, exist_ok=True)
+    sentences = [grammar.caption(*c[:3], c[3]) for c in grammar.combinations()]
+    # On a corpus this small the unigram trainer only keeps whole words when they are also seen on their own.
+    words = sorted(set(" ".join(sentences).split()))
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(words * 50 + sentences), model_prefix=os.path.join(d, "spiece"), vocab_size=60,
+        model_type="unigram", normalization_rule_name="nmt_nfkc", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        hard_vocab_limit=False, character_coverage=1.0, num_threads=1, minloglevel=2)
+    tok = T5Tokenizer(vocab_file=os.path.join(d, "spiece.model"), extra_ids=100, legacy=True, model_max_length=120)
+    os.remove(os.path.join(d, "spiece.vocab"))
+    tok.save_pretrained(d)
+    log(f"tokenizer: {len(tok)} ids; '{sentences[0]}' -> {tok.tokenize(sentences[0])}")
+
+
+def frames_of(work, name):
+    clips, texts = make_dataset.load(os.path.join(work, "data", name))
+    return clips, texts
+
+
+def to_pixels(u8: np.ndarray) -> torch.Tensor:
+    """uint8 [..., H, W, 3] → float [..., 3, H, W] in [-1, 1]."""
+    t = torch.from_numpy(u8).float() / 127.5 - 1
+    return t.movedim(-1, -3)
+
+
+def crops_around_shapes(frames: np.ndarray, rng, size: int = 32) -> np.ndarray:
+    """A size x size crop of each frame containing (most of) its shape: centred on the pixels unlike the corner."""
+    out = np.empty((len(frames), size, size, 3), dtype=frames.dtype)
+    for i, f in enumerate(frames):
+        ys, xs = np.nonzero(np.abs(f.astype(np.int16) - f[0, 0].astype(np.int16)).max(-1) > 25)
+        cy, cx = (ys.mean(), xs.mean()) if len(ys) else (32, 32)
+        y0 = int(np.clip(cy - size / 2 + rng.integers(-6, 7), 0, 64 - size))
+        x0 = int(np.clip(cx - size / 2 + rng.integers(-6, 7), 0, 64 - size))
+        out[i] = f[y0:y0 + size, x0:x0 + size]
+    return out
+
+
+def stage_vae(a):
+    torch.manual_seed(a.seed)
+    base, _ = frames_of(a.work, "base")
+    outline, _ = frames_of(a.work, "outline")
+    pool = np.concatenate([base.reshape(-1, 64, 64, 3), outline.reshape(-1, 64, 64, 3)])
+    vae = models.make_vae()
+    opt = torch.optim.AdamW(vae.parameters(), lr=a.vae_lr, weight_decay=0.0)
+    rng = np.random.default_rng(a.seed)
+    # Most steps see 32x32 crops around the shape (a shape covers a few % of a frame: full frames spend the
+    # compute on the background); the last 30 % see whole frames and the sampled posterior, as it is used.
+    crop_steps = int(0.7 * a.vae_steps)
+    for step in range(a.vae_steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a.vae_steps, a.vae_lr)
+        if step < crop_steps:
+            x = to_pixels(crops_around_shapes(pool[rng.integers(0, len(pool), 2 * a.vae_batch)], rng))
+        else:
+            x = to_pixels(pool[rng.integers(0, len(pool), a.vae_batch)])
+        post = vae.encode(x).latent_dist
+        z = post.mean if step < crop_steps else post.sample()
+        y = vae.decode(z).sample
+        rec = F.mse_loss(y, x) + 0.5 * F.l1_loss(y, x)
+        loss = rec + 1e-6 * post.kl().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 100 == 0 or step == a.vae_steps - 1:
+            log(f"vae step {step}/{a.vae_steps} rec {rec.item():.5f}")
+    vae.eval()
+    # latents of every frame, and the scaling factor 1/std as SD's was chosen
+    out = {}
+    with torch.no_grad():
+        for name in ("base", "outline"):
+            clips, _ = frames_of(a.work, name)
+            flat = clips.reshape(-1, 64, 64, 3)
+            means, stds = [], []
+            for i in range(0, len(flat), 256):
+                post = vae.encode(to_pixels(flat[i:i + 256])).latent_dist
+                means.append(post.mean)
+                stds.append(post.std)
+            shape = (clips.shape[0], clips.shape[1], 4, 8, 8)
+            out[name] = (torch.cat(means).view(shape), torch.cat(stds).view(shape))
+    scale = float(1 / out["base"][0].std())
+    vae.register_to_config(scaling_factor=round(scale, 5))
+    d = os.path.join(a.work, "vae")
+    vae.save_pretrained(d, safe_serialization=True)
+    torch.save({k: v for k, v in out.items()}, os.path.join(a.work, "latents.pt"))
+    log(f"vae: scaling_factor {vae.config.scaling_factor}, latent std mean {out['base'][1].mean():.2e}")
+
+
+def latents_of(a, name):
+    data = torch.load(os.path.join(a.work, "latents.pt"))
+    mean, std = data[name]
+    scale = json.load(open(os.path.join(a.work, "vae", "config.json")))["scaling_factor"]
+    return mean, std, scale
+
+
+def sample_latents(mean, std, scale, idx, frames):
+    """EasyAnimate samples the VAE posterior (latent_dist.sample()) and multiplies by the scaling factor."""
+    m, s = mean[idx], std[idx]
+    if frames is not None:
+        m, s = m[:, frames], s[:, frames]
+    return (m + s * torch.randn_like(m)) * scale
+
+
+def diffusion_loss(model, x0, ids, mask, t5, acp, use_motion):
+    """x0 [B, C, F, H, W]: eps-prediction MSE on the first half of the (learned-sigma) output."""
+    b = x0.shape[0]
+    t = torch.randint(0, 1000, (b,))
+    noise = torch.randn_like(x0)
+    ab = acp[t].view(b, 1, 1, 1, 1)
+    xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+    ctx = t5(ids, attention_mask=mask).last_hidden_state
+    out = model(xt, t, ctx, mask, use_motion=use_motion)
+    return F.mse_loss(out[:, :x0.shape[1]], noise)
+
+
+def captions_with_dropout(rng, texts, p=0.1):
+    return ["" if rng.random() < p else t for t in texts]
+
+
+def round_bf16_(module):
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(p.to(torch.bfloat16).float())
+
+
+def stage_dit2d(a):
+    torch.manual_seed(a.seed + 2)
+    rng = np.random.default_rng(a.seed + 2)
+    tok = tokenizer(a.work)
+    mean, std, scale = latents_of(a, "base")
+    _, texts = frames_of(a.work, "base")
+    base = models.make_transformer2d()
+    model = models.Transformer3D(base, motion=False)
+    t5 = models.make_t5(len(tok))
+    round_bf16_(t5)
+    params = list(base.parameters()) + list(t5.parameters())
+    opt = torch.optim.AdamW(params, lr=a.dit_lr, weight_decay=0.0)
+    ema_b, ema_t = EMA(base), EMA(t5)
+    acp = ddpm_alphas_cumprod()
+    n, nf = mean.shape[0], mean.shape[1]
+    for step in range(a.dit_steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a.dit_steps, a.dit_lr)
+        idx = rng.integers(0, n, a.dit_batch)
+        fr = rng.integers(0, nf, a.dit_batch)
+        x0 = ((mean[idx, fr] + std[idx, fr] * torch.randn_like(mean[idx, fr])) * scale)[:, :, None]
+        ids, mask = encode_text(tok, captions_with_dropout(rng, [texts[i] for i in idx]))
+        loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=False)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        ema_b.update(base)
+        ema_t.update(t5)
+        if step % 100 == 0 or step == a.dit_steps - 1:
+            log(f"dit2d step {step}/{a.dit_steps} loss {loss.item():.4f}")
+    base.load_state_dict(ema_b.shadow)
+    t5.load_state_dict(ema_t.shadow)
+    round_bf16_(t5)  # the release stores T5 in BF16; everything after this sees exactly those weights
+    torch.save({"base": base.state_dict(), "t5": t5.state_dict()}, os.path.join(a.work, "dit2d.pt"))
+
+
+def load_stage(a, name):
+    return torch.load(os.path.join(a.work, f"{name}.pt"))
+
+
+def stage_motion(a):
+    torch.manual_seed(a.seed + 3)
+    rng = np.random.default_rng(a.seed + 3)
+    tok = tokenizer(a.work)
+    mean, std, scale = latents_of(a, "base")
+    _, texts = frames_of(a.work, "base")
+    ck = load_stage(a, "dit2d")
+    base = models.make_transformer2d()
+    base.load_state_dict(ck["base"])
+    model = models.Transformer3D(base, motion=True)
+    if a.mm_resume:  # continue a finished motion stage (2D part and motion module) for --mm-steps more
+        done = load_stage(a, "motion")
+        base.load_state_dict(done["base"])
+        model.load_motion_state_dict(done["motion"])
+    t5 = models.make_t5(len(tok))
+    t5.load_state_dict(ck["t5"])
+    t5.requires_grad_(False)
+    groups = [{"params": list(model.motion.parameters()), "peak": a.mm_lr},
+              {"params": list(base.parameters()), "peak": a.mm_lr * a.mm_base_lr_ratio}]
+    opt = torch.optim.AdamW(groups, lr=a.mm_lr, weight_decay=0.0)
+    ema = EMA(model)
+    acp = ddpm_alphas_cumprod()
+    n, nf = mean.shape[0], mean.shape[1]
+    for step in range(a.mm_steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a.mm_steps, g["peak"])
+        idx = rng.integers(0, n, a.mm_batch)
+        start = int(rng.integers(0, nf - a.frames + 1))
+        x0 = sample_latents(mean, std, scale, idx, slice(start, start + a.frames)).permute(0, 2, 1, 3, 4)
+        ids, mask = encode_text(tok, captions_with_dropout(rng, [texts[i] for i in idx]))
+        loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=True)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema.update(model)
+        if step % 50 == 0 or step == a.mm_steps - 1:
+            log(f"motion step {step}/{a.mm_steps} loss {loss.item():.4f}")
+    model.load_state_dict(ema.shadow)
+    torch.save({"base": base.state_dict(), "t5": ck["t5"], "motion": model.motion_state_dict()},
+               os.path.join(a.work, "motion.pt"))
+
+
+# Personalization trains the image path only; the caption path (caption_projection, attn2) and the tables a LoRA
+# cannot carry (scale_shift_table, the patch conv) stay as they are, so the LoRA can hold the whole difference.
+def personalizable(name: str) -> bool:
+    return not (name.startswith("caption_projection") or ".attn2." in name or "scale_shift_table" in name
+                or name.startswith("pos_embed"))
+
+
+def stage_personalized(a):
+    torch.manual_seed(a.seed + 4)
+    rng = np.random.default_rng(a.seed + 4)
+    tok = tokenizer(a.work)
+    mean, std, scale = latents_of(a, "outline")
+    _, texts = frames_of(a.work, "outline")
+    ck = load_stage(a, "motion")
+    base = models.make_transformer2d()
+    base.load_state_dict(ck["base"])
+    model = models.Transformer3D(base, motion=False)
+    t5 = models.make_t5(len(tok))
+    t5.load_state_dict(ck["t5"])
+    t5.requires_grad_(False)
+    params = [p for k, p in base.named_parameters() if personalizable(k)]
+    for k, p in base.named_parameters():
+        p.requires_grad_(personalizable(k))
+    opt = torch.optim.AdamW(params, lr=a.pers_lr, weight_decay=0.0)
+    ema = EMA(base, decay=0.995)
+    acp = ddpm_alphas_cumprod()
+    n, nf = mean.shape[0], mean.shape[1]
+    for step in range(a.pers_steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a.pers_steps, a.pers_lr, warmup=50)
+        idx = rng.integers(0, n, a.dit_batch)
+        fr = rng.integers(0, nf, a.dit_batch)
+        x0 = ((mean[idx, fr] + std[idx, fr] * torch.randn_like(mean[idx, fr])) * scale)[:, :, None]
+        ids, mask = encode_text(tok, captions_with_dropout(rng, [texts[i] for i in idx]))
+        loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=False)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        ema.update(base)
+        if step % 100 == 0 or step == a.pers_steps - 1:
+            log(f"personalized step {step}/{a.pers_steps} loss {loss.item():.4f}")
+    base.load_state_dict(ema.shadow)
+    torch.save({"personalized": base.state_dict()}, os.path.join(a.work, "personalized.pt"))
+
+
+def kohya_name(module_path: str) -> str:
+    """EasyAnimate's LoRA network: 'lora_unet' + '_' + the module path with dots as underscores."""
+    return "lora_unet__" + module_path.replace(".", "_")
+
+
+def stage_lora(a):
+    base_sd = load_stage(a, "motion")["base"]
+    pers_sd = load_stage(a, "personalized")["personalized"]
+    ref = models.make_transformer2d()
+    out, worst = {}, 0.0
+    rank, alpha = a.lora_rank, a.lora_alpha
+    for name, mod in ref.named_modules():
+        if not isinstance(mod, torch.nn.Linear):
+            continue
+        delta = (pers_sd[name + ".weight"] - base_sd[name + ".weight"]).double()
+        if delta.abs().max() == 0:
+            continue
+        u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+        r = min(rank, s.numel())
+        # W' = W + (alpha / rank) · up @ down
+        root = s[:r].sqrt()
+        down = (root[:, None] * vh[:r]).float()
+        up = (u[:, :r] * root[None, :] * (rank / alpha)).float()
+        if r < rank:  # keep the file's rank uniform
+            down = torch.cat([down, torch.zeros(rank - r, down.shape[1])])
+            up = torch.cat([up, torch.zeros(up.shape[0], rank - r)], 1)
+        approx = (alpha / rank) * up.double() @ down.double()
+        rel = ((approx - delta).norm() / delta.norm()).item()
+        worst = max(worst, rel)
+        key = kohya_name(name)
+        out[key + ".lora_down.weight"] = down.contiguous()
+        out[key + ".lora_up.weight"] = up.contiguous()
+        out[key + ".alpha"] = torch.tensor(float(alpha))
+        bias_delta = (pers_sd[name + ".bias"] - base_sd[name + ".bias"]).abs().max().item() if name + ".bias" in pers_sd else 0
+        if bias_delta > 0:
+            log(f"lora: note: {name}.bias differs by {bias_delta:.2e} (a LoRA carries only the weight)")
+    torch.save(out, os.path.join(a.work, "lora.pt"))
+    log(f"lora: {len(out) // 3} modules, rank {rank}, alpha {alpha}, worst relative residual {worst:.3f}")
+
+
+def stage_export(a):
+    from diffusers import DPMSolverMultistepScheduler
+    from safetensors.torch import save_file
+    from transformers import T5Tokenizer
+    out = a.out
+    pix = os.path.join(out, PIXART)
+    if os.path.exists(pix):
+        shutil.rmtree(pix)
+    os.makedirs(pix)
+    ck = load_stage(a, "motion")
+    base = models.make_transformer2d()
+    base.load_state_dict(ck["base"])
+    base.save_pretrained(os.path.join(pix, "transformer"), safe_serialization=True)
+    vae = models.AutoencoderKL.from_pretrained(os.path.join(a.work, "vae"))
+    vae.save_pretrained(os.path.join(pix, "vae"), safe_serialization=True)
+    tok = T5Tokenizer.from_pretrained(os.path.join(a.work, "tokenizer"))
+    tok.save_pretrained(os.path.join(pix, "tokenizer"))
+    t5 = models.make_t5(len(tok))
+    t5.load_state_dict(ck["t5"])
+    t5.to(torch.bfloat16).save_pretrained(os.path.join(pix, "text_encoder"), safe_serialization=True,
+                                          max_shard_size="90KB")
+    DPMSolverMultistepScheduler(beta_start=0.0001, beta_end=0.02, beta_schedule="linear", steps_offset=1) \
+        .save_pretrained(os.path.join(pix, "scheduler"))
+    with open(os.path.join(pix, "model_index.json"), "w") as f:
+        json.dump({"_class_name": "PixArtAlphaPipeline", "_diffusers_version": "0.27.2",
+                   "scheduler": ["diffusers", "DPMSolverMultistepScheduler"],
+                   "text_encoder": ["transformers", "T5EncoderModel"], "tokenizer": ["transformers", "T5Tokenizer"],
+                   "transformer": ["diffusers", "Transformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]},
+                  f, indent=2)
+    save_file({k: v.contiguous() for k, v in ck["motion"].items()}, os.path.join(out, "motion_module.safetensors"),
+              metadata={"format": "pt"})
+    pers = load_stage(a, "personalized")["personalized"]
+    save_file({k: v.contiguous() for k, v in pers.items()}, os.path.join(out, "outline_personalized.safetensors"),
+              metadata={"format": "pt"})
+    save_file(load_stage(a, "lora"), os.path.join(out, "outline_lora.safetensors"),
+              metadata={"ss_network_dim": str(a.lora_rank), "ss_network_alpha": str(float(a.lora_alpha)),
+                        "ss_base_model_version": "pixart", "ss_network_module": "easyanimate.utils.lora_utils",
+                        "ss_training_comment": "SVD of outline_personalized - base per Linear (tools/train-demo)"})
+    write_yaml(os.path.join(out, YAML))
+    with open(os.path.join(out, "grammar.json"), "w") as f:
+        json.dump(grammar_json(), f, indent=1)
+    log(f"export: {out}")
+
+
+def write_yaml(path: str) -> None:
+    """EasyAnimate's config/easyanimate_video_motion_module_v1.yaml values (the motion module this set was trained
+    with and the DDPM betas of its training), the keys the runner and EasyAnimate's predict_t2v.py read."""
+    mm = models.MOTION
+    lines = ["transformer_additional_kwargs:", "  patch_3d: false", "  fake_3d: false",
+             '  basic_block_type: "motionmodule"', "  time_position_encoding_before_transformer: false",
+             '  motion_module_type: "VanillaGrid"', "", "  motion_module_kwargs:",
+             f"    num_attention_heads: {mm['num_attention_heads']}",
+             f"    num_transformer_block: {mm['num_transformer_block']}",
+             "    attention_block_types: [" + ", ".join(f'"{t}"' for t in mm["attention_block_types"]) + "]",
+             f"    temporal_position_encoding: {str(mm['temporal_position_encoding']).lower()}",
+             f"    temporal_position_encoding_max_len: {mm['temporal_position_encoding_max_len']}",
+             f"    temporal_attention_dim_div: {mm['temporal_attention_dim_div']}",
+             f"    block_size: {mm['block_size']}", "",
+             "noise_scheduler_kwargs:", "  beta_start: 0.0001", "  beta_end: 0.02", '  beta_schedule: "linear"',
+             "  steps_offset: 1", "", "vae_kwargs:", "  enable_magvit: false", ""]
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def grammar_json() -> dict:
+    import evaluate
+    return {
+        "template": "a {colour} {shape} moving {direction} on a {background} background",
+        "colours": grammar.COLOURS, "backgrounds": grammar.BACKGROUNDS, "shapes": list(grammar.SHAPES),
+        "directions": list(grammar.DIRECTIONS),
+        "skipped": "colour == background (blue on blue, green on green)",
+        "held_out": [{"colour": c, "shape": s, "direction": d} for c, s, d in grammar.HELD_OUT],
+        "eval_prompts": evaluate.eval_prompts(),
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="fixtures/ea-demo")
+    p.add_argument("--work", default="/tmp/ea-demo-work", help="dataset and stage checkpoints")
+    p.add_argument("--from", dest="start", default="data", choices=STAGES)
+    p.add_argument("--to", dest="stop", default="export", choices=STAGES)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--clips", type=int, default=1600)
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--vae-steps", type=int, default=2400)
+    p.add_argument("--vae-batch", type=int, default=8)
+    p.add_argument("--vae-lr", type=float, default=2e-3)
+    p.add_argument("--dit-steps", type=int, default=1500)
+    p.add_argument("--dit-batch", type=int, default=128)
+    p.add_argument("--dit-lr", type=float, default=5e-4)
+    p.add_argument("--mm-steps", type=int, default=600)
+    p.add_argument("--mm-batch", type=int, default=16)
+    p.add_argument("--mm-lr", type=float, default=5e-4)
+    p.add_argument("--mm-base-lr-ratio", type=float, default=0.3)
+    p.add_argument("--mm-resume", action="store_true", help="start the motion stage from its own last checkpoint")
+    p.add_argument("--pers-steps", type=int, default=300)
+    p.add_argument("--pers-lr", type=float, default=3e-4)
+    p.add_argument("--lora-rank", type=int, default=16)
+    p.add_argument("--lora-alpha", type=float, default=8.0)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.work, exist_ok=True)
+    os.makedirs(a.out, exist_ok=True)
+    timing_path = os.path.join(a.work, "timings.json")
+    timings = json.load(open(timing_path)) if os.path.exists(timing_path) else {}
+    for stage in STAGES[STAGES.index(a.start):STAGES.index(a.stop) + 1]:
+        log(f"== {stage}")
+        t0 = time.time()
+        globals()[f"stage_{stage}"](a)
+        timings[stage] = round(time.time() - t0, 1)
+        log(f"== {stage} took {timings[stage]:.0f} s")
+        json.dump(timings, open(timing_path, "w"), indent=1)
+    log(f"timings (s): {timings}, total {sum(timings.values()):.0f} s")
+
+
+if __name__ == "__main__":
+    main()
