@@ -27,38 +27,27 @@ struct CombineLoRACommand: ParsableCommand {
     @Option(help: "The rank of the result (alpha is the same).")
     var rank: Int
 
-    @Option(help: "Dtype of the factors: f32, f16 or bf16 (alphas are F32).")
-    var dtype: LoRADType = .f32
+    @OptionGroup var written: LoRAOutputOptions
 
     @Option(help: "kohya's clamp of the factors at this quantile; 1 (the default) turns it off.")
     var clampQuantile: Double = 1
-
-    @Option(name: .customLong("out"), help: ArgumentHelp("The LoRA file to write.", valueName: "lora"))
-    var output: String?
-
-    @Flag(help: "Print the report and write nothing.")
-    var dryRun = false
-
-    @Flag(help: "Print the report as JSON.")
-    var json = false
 
     func validate() throws {
         if loras.isEmpty { throw ValidationError("give at least one LoRA FILE[:MULT]") }
         if rank < 1 { throw ValidationError("--rank must be at least 1") }
         if !(clampQuantile > 0 && clampQuantile <= 1) { throw ValidationError("--clamp-quantile must be in (0, 1]") }
-        if output == nil && !dryRun { throw ValidationError("--out is required (or --dry-run)") }
     }
 
     func run() throws {
-        var options = LoRACombineOptions(inputs: loras.map { LoRASpec(parsing: $0) }, output: output ?? "", rank: rank)
-        options.dtype = dtype
+        var options = LoRACombineOptions(inputs: loras.map { LoRASpec(parsing: $0) }, output: written.output ?? "", rank: rank)
+        options.dtype = written.dtype
         options.clampQuantile = clampQuantile
-        options.dryRun = dryRun
+        options.dryRun = written.dryRun
         Interruption.install()
         let progress = FileProgress()
         defer { progress.finish() }
         let result = try CommandFailure.exitOnInterruption { try LoRACombine.run(options, progress: progress.handler) }
         progress.finish()
-        try WeightOpsOutput.print(result, lines: result.lines, asJSON: json)
+        try WeightOpsOutput.print(result, lines: result.lines, asJSON: written.json)
     }
 }

@@ -46,31 +46,20 @@ struct ExtractLoRACommand: ParsableCommand {
     @Option(help: "kohya's clamp of the factors at this quantile; 1 turns it off.")
     var clampQuantile: Double = 0.99
 
-    @Option(help: "Dtype of the factors: f32, f16 or bf16 (alphas are F32).")
-    var dtype: LoRADType = .f32
-
-    @Option(name: .customLong("out"), help: ArgumentHelp("The LoRA file to write.", valueName: "lora"))
-    var output: String?
-
-    @Flag(help: "Compare the models, print the report and write nothing.")
-    var dryRun = false
-
-    @Flag(help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var written: LoRAOutputOptions
 
     func validate() throws {
         if rank < 1 { throw ValidationError("--rank must be at least 1") }
         if !(clampQuantile > 0 && clampQuantile <= 1) { throw ValidationError("--clamp-quantile must be in (0, 1]") }
         if minDiff < 0 { throw ValidationError("--min-diff must not be negative") }
-        if output == nil && !dryRun { throw ValidationError("--out is required (or --dry-run)") }
     }
 
     func run() throws {
-        var options = LoRAExtractionOptions(base: base, tuned: tuned, output: output ?? "", rank: rank)
+        var options = LoRAExtractionOptions(base: base, tuned: tuned, output: written.output ?? "", rank: rank)
         options.minDiff = minDiff
         options.clampQuantile = clampQuantile
-        options.dtype = dtype
-        options.dryRun = dryRun
+        options.dtype = written.dtype
+        options.dryRun = written.dryRun
         Interruption.install()
         // One OpenBLAS thread: the other core hashes the inputs for the provenance, and OpenBLAS's idle workers
         // would spin on it (measured on the real-size bench: 22.6 s CPU with one thread, 27.3 s with two).
@@ -79,9 +68,8 @@ struct ExtractLoRACommand: ParsableCommand {
         defer { progress.finish() }
         let result = try CommandFailure.exitOnInterruption { try LoRAExtraction.run(options, progress: progress.handler) }
         progress.finish()
-        try WeightOpsOutput.print(result, lines: result.lines, asJSON: json)
+        try WeightOpsOutput.print(result, lines: result.lines, asJSON: written.json)
     }
 }
 
-extension LoRADType: ExpressibleByArgument {}
 extension DynamicRankRule: ExpressibleByArgument {}

@@ -34,37 +34,26 @@ struct ResizeLoRACommand: ParsableCommand {
     @Option(help: "The rule's parameter (sv_ratio: a ratio > 1; sv_fro, sv_cumulative: a fraction).")
     var param: Double?
 
-    @Option(help: "Dtype of the factors: f32, f16 or bf16 (alphas are F32).")
-    var dtype: LoRADType = .f32
-
-    @Option(name: .customLong("out"), help: ArgumentHelp("The LoRA file to write.", valueName: "lora"))
-    var output: String?
-
-    @Flag(help: "Print the report and write nothing.")
-    var dryRun = false
-
-    @Flag(help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var written: LoRAOutputOptions
 
     func validate() throws {
         if dynamic == nil && rank == nil { throw ValidationError("give --rank R, or --dynamic RULE --param X [--rank MAX]") }
         if dynamic != nil && param == nil { throw ValidationError("--dynamic needs --param") }
         if dynamic == nil && param != nil { throw ValidationError("--param goes with --dynamic") }
         if let rank, rank < 1 { throw ValidationError("--rank must be at least 1") }
-        if output == nil && !dryRun { throw ValidationError("--out is required (or --dry-run)") }
     }
 
     func run() throws {
-        var options = LoRAResizeOptions(input: lora, output: output ?? "", rank: rank)
+        var options = LoRAResizeOptions(input: lora, output: written.output ?? "", rank: rank)
         options.dynamic = dynamic
         options.param = param
-        options.dtype = dtype
-        options.dryRun = dryRun
+        options.dtype = written.dtype
+        options.dryRun = written.dryRun
         Interruption.install()
         let progress = FileProgress()
         defer { progress.finish() }
         let result = try CommandFailure.exitOnInterruption { try LoRAResize.run(options, progress: progress.handler) }
         progress.finish()
-        try WeightOpsOutput.print(result, lines: result.lines, asJSON: json)
+        try WeightOpsOutput.print(result, lines: result.lines, asJSON: written.json)
     }
 }
