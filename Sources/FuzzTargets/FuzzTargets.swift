@@ -24,8 +24,8 @@ public enum FuzzTargets {
             default: return false
             }
         } catch {
-            // Refusing bad input is the parser's job; the message must still be one line.
-            precondition(!PrintableText.line(String(describing: error)).contains("\n"))
+            // Refusing bad input is the parser's job; a refusal must still say something.
+            precondition(!String(describing: error).isEmpty, "an error with an empty message")
         }
         return true
     }
