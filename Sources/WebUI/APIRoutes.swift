@@ -115,24 +115,32 @@ enum APIRoutes {
 
     static func models(_ state: ServerState) throws -> ModelsAnswer {
         let catalog = try state.catalog()
-        var inspected: [String]
         var root: String
         var verify: VerifyReport?
         var note: String?
         switch catalog.source {
         case let .tree(path):
             root = path
-            inspected = [path]
             var options = VerifyOptions(models: path)
             options.fast = true
             options.isCancelled = { false }
             verify = try ModelsVerification.verify(options)
         case let .bundled(paths):
             root = (paths.pixart as NSString).deletingLastPathComponent
-            inspected = [paths.pixart] + (catalog.motionModules + catalog.personalized + catalog.loras).map(\.path)
             note = "the bundled model set has no manifest: verify checks a models/ tree laid out by `ea-weights prepare` (serve --models DIR)"
         }
-        let report = try Inspection.inspect(inspected)
+        // Each choice on its own, so one unreadable checkpoint is a note, not a failed page.
+        var report = InspectionReport(files: [])
+        var notes = catalog.notes
+        for choice in catalog.transformers + catalog.motionModules + catalog.personalized + catalog.loras {
+            do {
+                let one = try Inspection.inspect([choice.path])
+                report.files += one.files
+                report.pipelines += one.pipelines
+            } catch {
+                notes.append("\(choice.name): \(error)")
+            }
+        }
         var sizes: [String: ModelsAnswer.SizeRule] = [:]
         for choice in catalog.transformers {
             let paths = ModelPaths(pixart: choice.path, motionModule: catalog.motionModules.first?.path, config: catalog.config)
@@ -155,7 +163,7 @@ enum APIRoutes {
         return ModelsAnswer(
             source: catalog.source == .tree(root: root) ? "models" : "bundled", root: root,
             transformers: catalog.transformers, motionModules: catalog.motionModules, personalized: catalog.personalized,
-            loras: catalog.loras, sizes: sizes, notes: catalog.notes, samplers: Sampler.allCases.map(\.rawValue),
+            loras: catalog.loras, sizes: sizes, notes: notes, samplers: Sampler.allCases.map(\.rawValue),
             defaults: GenerationSettings.defaults, bounds: bounds, inspection: report, inspectionText: report.text(),
             verify: verify, verifyNote: note)
     }

@@ -62,7 +62,7 @@ struct GenerateAPITests {
     func queueing() async throws {
         let server = try TestServer()
         try await server.test { client in
-            let first = try await client.submit(#"{"prompt": "first", "steps": 40, "frames": 16}"#)
+            let first = try await client.submit(#"{"prompt": "first", "steps": 12, "frames": 8}"#)
             let second = try await client.submit(Self.small)
             #expect(second.state == .queued)
             #expect(second.position == 1)
@@ -82,7 +82,7 @@ struct GenerateAPITests {
         let server = try TestServer()
         let samples = server.samples
         try await server.test { client in
-            let running = try await client.submit(#"{"prompt": "long", "steps": 100, "frames": 80}"#)
+            let running = try await client.submit(#"{"prompt": "long", "steps": 100, "frames": 16}"#)
             let queued = try await client.submit(Self.small)
             let dropped = try await client.execute(uri: "/api/jobs/\(queued.id)", method: .delete).decoded(JobStatus.self)
             #expect(dropped.state == .cancelled)

@@ -65,7 +65,9 @@ struct ModelsAPITests {
         _ = try ModelsPreparation.prepare(request)
 
         try await TestServer(source: .tree(root: models)).test { client in
-            let answer = try await client.get("/api/models").decoded(ModelsShape.self)
+            let first = try await client.get("/api/models")
+            #expect(first.status == .ok, "\(first.errorMessage ?? "")")
+            let answer = try first.decoded(ModelsShape.self)
             #expect(answer.source == "models")
             #expect(answer.transformers.map(\.name) == ["tiny-pixart"])
             #expect(answer.loras.map(\.name) == ["lora.safetensors"])
