@@ -60,7 +60,11 @@ try:
     generate("A snowy forest landscape with a dirt road", 44)
     wait.until(lambda d: d.execute_script("const v = document.getElementById('video'); return v.currentTime > 0 && !v.paused;"))
     time.sleep(0.5)
+    driver.set_window_size(1400, 1250)
+    driver.execute_script("window.scrollTo(0, 0);")
+    time.sleep(0.3)
     driver.save_screenshot(f"{out}/generate.png")
+    driver.set_window_size(1400, 1050)
 
     # "Use these settings" refills the form from the older run.
     driver.find_elements(By.CSS_SELECTOR, "#history li")[1].find_element(By.CSS_SELECTOR, "button.use").click()

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 out="${1:-.build/browser-test}"
 scripts/install-deps.sh browser
 python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q "selenium==4.51.0"
-swift build --product ea-weights >&2
+# The same build as scripts/test.sh, so that one and this one share it.
+swift build --build-tests >&2
 mkdir -p "$out"
 work="$(mktemp -d)"
 port="${EA_WEIGHTS_BROWSER_TEST_PORT:-17860}"

@@ -68,7 +68,9 @@ async function loadModels() {
 function applySizeRule() {
   const rule = models && models.sizes[$("transformer").value];
   for (const field of ["width", "height"]) {
+    // The spinner steps through multiples of the model's size rule (a step counts from min).
     $(field).step = rule ? rule.multiple : 8;
+    $(field).min = rule ? Math.max(rule.multiple, models.bounds[field][0]) : models.bounds[field][0];
     if (rule && !$(field).value) $(field).value = rule.defaultSize;
   }
 }
@@ -270,7 +272,7 @@ function renderModels() {
     if (models.verify.problems.length === 0) fast.append(el("p", { class: "ok" }, "no problems (" + models.verify.filesChecked + " files checked)"));
     for (const p of models.verify.problems) fast.append(el("p", { class: "problem" }, p.kind + " · " + p.path + ": " + p.message));
   } else {
-    fast.append(el("p", { class: "muted" }, models.verifyNote || ""));
+    fast.append(el("p", { class: "muted" }, "—"));
   }
   for (const note of models.notes) fast.append(el("p", { class: "muted" }, note));
   $("verify").disabled = !models.verify;
