@@ -1,12 +1,15 @@
 import Foundation
 import Hummingbird
 import Logging
-import ServiceLifecycle
+import Safetensors
 
 /// `ea-weights serve`: EasyAnimate's web UI page and its JSON API on the CPU runner.
 public enum WebServer {
-    /// Serves until SIGINT or SIGTERM; then cancels the jobs and returns once the running one has stopped.
+    /// Serves until SIGINT or SIGTERM, which end the process as they end every command (`Interruption`): the
+    /// running job stops at its next check, and within the grace period the process exits, removing every
+    /// partial output, so an interrupted run leaves nothing in the samples folder.
     public static func run(_ options: ServeOptions) throws {
+        Interruption.install()
         if !ServeOptions.isLoopback(options.host) {
             FileHandle.standardError.write(Data("""
                 warning: serving on \(options.host): anyone who reaches this machine's port \(options.port) can run \
@@ -21,7 +24,7 @@ public enum WebServer {
         }
         let outcome = BlockingResult()
         Task {
-            do { try await app.runService() } catch { outcome.set(error) }
+            do { try await app.runService(gracefulShutdownSignals: []) } catch { outcome.set(error) }
             outcome.finish()
         }
         outcome.wait()
@@ -43,7 +46,6 @@ public enum WebServer {
         return Application(
             router: router,
             configuration: .init(address: .hostname(state.options.host, port: state.options.port), serverName: "ea-weights"),
-            services: [JobShutdown(jobs: state.jobs)],
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? state.options.port) },
             logger: logger)
     }
@@ -61,16 +63,6 @@ public enum WebServer {
         do { try process.run() } catch {
             FileHandle.standardError.write(Data("ea-weights serve: could not open a browser (\(error)); open \(url)\n".utf8))
         }
-    }
-}
-
-/// Cancels the jobs and ends their event streams when the server starts to shut down, so open event streams
-/// do not hold the shutdown.
-private struct JobShutdown: Service {
-    let jobs: JobQueue
-    func run() async throws {
-        try? await gracefulShutdown()
-        jobs.shutdown()
     }
 }
 

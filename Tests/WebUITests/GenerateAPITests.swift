@@ -20,6 +20,10 @@ struct GenerateAPITests {
             let events = try await client.events(job.id)
             let last = try #require(events.last)
             #expect(last.state == .done, "\(last.error ?? "")")
+            #expect(events.first?.state == .queued)
+            // A reconnecting EventSource (Last-Event-ID) gets only what it has not seen.
+            let replay = try await client.get("/api/jobs/\(job.id)/events", headers: [HTTPFields.Element.Name("Last-Event-ID")!: String(events.count - 2)])
+            #expect(String(buffer: replay.body).components(separatedBy: "\n\n").filter { !$0.isEmpty }.count == 1)
             let runID = try #require(last.run)
             // Progress: the pipeline's stages with step i/N, a pace and an ETA while denoising.
             let denoising = events.filter { $0.stage == "denoising" && $0.total == 3 }
@@ -86,7 +90,7 @@ struct GenerateAPITests {
             let queued = try await client.submit(Self.small)
             let dropped = try await client.execute(uri: "/api/jobs/\(queued.id)", method: .delete).decoded(JobStatus.self)
             #expect(dropped.state == .cancelled)
-            #expect(try await client.events(queued.id).map(\.state) == [.cancelled])
+            #expect(try await client.events(queued.id).map(\.state) == [.queued, .cancelled])
 
             _ = try await client.waitFor(running.id) { $0.stage == "denoising" && ($0.done ?? 0) >= 1 }
             let answer = try await client.execute(uri: "/api/jobs/\(running.id)", method: .delete)
