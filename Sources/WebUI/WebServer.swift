@@ -17,9 +17,12 @@ public enum WebServer {
                 """.utf8))
         }
         let state = try ServerState(options)
+        // A models folder that cannot be read is a one-line error now, not a page that fails later.
+        _ = try ModelCatalog.scan(state.source)
         let app = application(state: state) { port in
             print("ea-weights serve: \(options.pageURL.replacingOccurrences(of: ":\(options.port)/", with: ":\(port)/")) "
                   + "(models: \(state.sourceDescription), samples: \(state.store.folder)); Ctrl-C stops")
+            fflush(stdout)
             if options.openBrowser { openInBrowser(options.pageURL) }
         }
         let outcome = BlockingResult()
