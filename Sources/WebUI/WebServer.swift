@@ -32,7 +32,7 @@ public enum WebServer {
         }
         outcome.wait()
         state.jobs.shutdown()
-        if let error = outcome.error { throw error }
+        if let error = outcome.error { throw CannotListen(address: options.pageURL, reason: "\(error)") }
     }
 
     /// The application: the page, the API and the files, behind the address check, every error as JSON.
@@ -67,6 +67,13 @@ public enum WebServer {
             FileHandle.standardError.write(Data("ea-weights serve: could not open a browser (\(error)); open \(url)\n".utf8))
         }
     }
+}
+
+/// The server could not start (the port taken, an address not of this machine).
+struct CannotListen: Error, CustomStringConvertible {
+    let address: String
+    let reason: String
+    var description: String { "cannot serve \(address): \(reason) (another server on that port? choose one with --port)" }
 }
 
 /// The outcome of the server's task, waited for by the command's thread.
