@@ -26,8 +26,10 @@ let package = Package(
         ),
 
         .target(name: "Safetensors"),
-        // OpenBLAS (loaded at first use), the parallel loops: the math WeightOps and Runner share.
-        .target(name: "Numerics"),
+        // Hot loops in C with AVX-512 intrinsics and a portable fallback, chosen at run time (Numerics wraps them).
+        .target(name: "CKernels"),
+        // OpenBLAS (loaded at first use), the parallel loops, the vector kernels: the math WeightOps and Runner share.
+        .target(name: "Numerics", dependencies: ["CKernels"]),
         .target(
             name: "WeightOps",
             dependencies: [
