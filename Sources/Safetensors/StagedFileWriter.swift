@@ -15,7 +15,7 @@ import Dispatch
 /// the page cache. A file system that refuses O_DIRECT gets ordinary writes.
 final class StagedFileWriter {
     /// The most a caller may reserve at once with `withSpace`.
-    static let maxReservation = 2 << 20
+    static let maxReservation = 4 << 20
     private static let block = 4096
     /// Each buffer holds two reservations and the sub-block tail carried over from the other buffer.
     private static let bufferBytes = 2 * maxReservation + block
