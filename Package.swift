@@ -25,9 +25,10 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sentencepiece")]
         ),
 
-        .target(name: "Safetensors"),
-        // Hot loops in C with AVX-512 intrinsics and a portable fallback, chosen at run time (Numerics wraps them).
+        // Hot loops in C with AVX-512 intrinsics and a portable fallback, chosen at run time (Numerics wraps them;
+        // Safetensors widens 16-bit floats with them).
         .target(name: "CKernels"),
+        .target(name: "Safetensors", dependencies: ["CKernels"]),
         // OpenBLAS (loaded at first use), the parallel loops, the vector kernels: the math WeightOps and Runner share.
         .target(name: "Numerics", dependencies: ["CKernels"]),
         .target(
@@ -56,7 +57,7 @@ let package = Package(
         .executableTarget(name: "ea-weights-fuzz", dependencies: ["FuzzTargets"]),
 
         .target(name: "TestSupport", dependencies: ["Safetensors"], path: "Tests/Support"),
-        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "CKernels"]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "WeightOpsTests", dependencies: ["TestSupport", "WeightOps", "Safetensors", "Bench"]),
         .testTarget(name: "RunnerTests", dependencies: ["TestSupport", "Runner", "Safetensors", "Numerics", "WeightOps"]),

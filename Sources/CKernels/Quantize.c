@@ -156,21 +156,6 @@ EAW_AVX512 static void f8e4m3_avx512(const float *w, size_t n, float inverse_sca
 }
 #endif
 
-static int avx512_state = -1;
-
-int eaw_kernels_use_avx512(void) {
-#if defined(__x86_64__)
-    if (avx512_state < 0) {
-        __builtin_cpu_init();
-        avx512_state = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-            && __builtin_cpu_supports("avx512vl");
-    }
-    return avx512_state;
-#else
-    return 0;
-#endif
-}
-
 void eaw_block_absmax_row(const float *w, size_t cols, size_t group, float *amax) {
 #if defined(__x86_64__)
     if (eaw_kernels_use_avx512()) { block_absmax_row_avx512(w, cols, group, amax); return; }

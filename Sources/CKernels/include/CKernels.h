@@ -30,7 +30,13 @@ void eaw_quantize_int8_row(const float *w, size_t cols, size_t group, const floa
 void eaw_quantize_f8e4m3(const float *w, size_t n, float inverse_scale, float scale, uint8_t *q,
                          eaw_quantization_error *error);
 
+/// `n` little-endian BF16 or F16 values (`src` may be unaligned) as float32, exactly.
+void eaw_widen_bf16(const void *src, float *dst, size_t n);
+void eaw_widen_f16(const void *src, float *dst, size_t n);
+
 /// The portable versions, whatever the processor (the tests compare the two).
+void eaw_widen_bf16_portable(const void *src, float *dst, size_t n);
+void eaw_widen_f16_portable(const void *src, float *dst, size_t n);
 void eaw_block_absmax_row_portable(const float *w, size_t cols, size_t group, float *amax);
 void eaw_quantize_int8_row_portable(const float *w, size_t cols, size_t group, const float *scales, uint8_t *q,
                                     eaw_quantization_error *error);
