@@ -43,7 +43,7 @@ let package = Package(
             dependencies: ["Safetensors", "Numerics", "WeightOps", "CFFmpeg", "CSentencePiece", "CZlib", "Yams"]
         ),
         // Synthetic real-size inputs and the Python references the bench commands time; tests build archives with it.
-        .target(name: "Bench", dependencies: ["Safetensors", "WeightOps", "CArchive"]),
+        .target(name: "Bench", dependencies: ["Safetensors", "Numerics", "WeightOps", "Runner", "CArchive"]),
         .executableTarget(
             name: "ea-weights",
             dependencies: [
