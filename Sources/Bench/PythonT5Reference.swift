@@ -10,6 +10,8 @@ public enum PythonT5Reference {
     try:
         import torch
         from transformers import T5EncoderModel
+        from transformers.utils import logging
+        logging.set_verbosity_error()
     except ImportError as error:
         print(json.dumps({"error": f"python3 lacks torch or transformers ({error}); "
                                    "pip install torch==2.13.0+cpu transformers"}))

@@ -9,6 +9,8 @@ public enum PythonVAEReference {
     try:
         import torch
         from diffusers import AutoencoderKL
+        from diffusers.utils import logging
+        logging.set_verbosity_error()
     except ImportError as error:
         print(json.dumps({"error": f"python3 lacks torch or diffusers ({error}); "
                                    "pip install torch==2.13.0+cpu diffusers==0.27.2"}))
