@@ -20,6 +20,23 @@ static inline float clamp_keep_nan(float x, float bound) {
     return (bound < y) ? bound : y;
 }
 
+// A run's error sums in float (as the vector lanes keep them), added to the caller's double sums at the end.
+typedef struct { float max_error, error_squares, norm_squares; } run_sums;
+
+static inline run_sums run_start(const eaw_quantization_error *error) { return (run_sums){error->max_error, 0, 0}; }
+
+static inline void run_add(run_sums *s, float e, float x) {
+    s->max_error = e > s->max_error ? e : s->max_error;   // a NaN error leaves the max as it was
+    s->error_squares += e * e;
+    s->norm_squares += x * x;
+}
+
+static inline void run_end(const run_sums *s, eaw_quantization_error *error) {
+    error->max_error = s->max_error;
+    error->error_squares += s->error_squares;
+    error->norm_squares += s->norm_squares;
+}
+
 void eaw_block_absmax_row_portable(const float *w, size_t cols, size_t group, float *amax) {
     for (size_t j = 0; j < cols / group; j++) {
         uint32_t m = bits_of(amax[j]) & 0x7FFFFFFF;
@@ -32,20 +49,15 @@ void eaw_block_absmax_row_portable(const float *w, size_t cols, size_t group, fl
 }
 
 void eaw_quantize_int8_row_portable(const float *w, size_t cols, size_t group, const float *scales, uint8_t *q,
-                              eaw_quantization_error *error) {
-    float max_error = error->max_error, error_squares = 0, norm_squares = 0;
+                                    eaw_quantization_error *error) {
+    run_sums sums = run_start(error);
     for (size_t c = 0; c < cols; c++) {
         float scale = scales[c / group], x = w[c];
         float shifted = clamp_keep_nan(x / scale, 127.0f) + rounding_shift;
         q[c] = (uint8_t)bits_of(shifted);
-        float e = fabsf(x - (shifted - rounding_shift) * scale);
-        max_error = e > max_error ? e : max_error;
-        error_squares += e * e;
-        norm_squares += x * x;
+        run_add(&sums, fabsf(x - (shifted - rounding_shift) * scale), x);
     }
-    error->max_error = max_error;
-    error->error_squares += error_squares;
-    error->norm_squares += norm_squares;
+    run_end(&sums, error);
 }
 
 // The e4m3fn code of a value already clamped to ±448 (NaN gives 0x7F with its sign), and its value.
@@ -64,19 +76,14 @@ static inline uint8_t f8e4m3_code(float y, float *value) {
 }
 
 void eaw_quantize_f8e4m3_portable(const float *w, size_t n, float inverse_scale, float scale, uint8_t *q,
-                            eaw_quantization_error *error) {
-    float max_error = error->max_error, error_squares = 0, norm_squares = 0;
+                                  eaw_quantization_error *error) {
+    run_sums sums = run_start(error);
     for (size_t i = 0; i < n; i++) {
         float value, x = w[i];
         q[i] = f8e4m3_code(clamp_keep_nan(x * inverse_scale, 448.0f), &value);
-        float e = fabsf(x - value * scale);
-        max_error = e > max_error ? e : max_error;
-        error_squares += e * e;
-        norm_squares += x * x;
+        run_add(&sums, fabsf(x - value * scale), x);
     }
-    error->max_error = max_error;
-    error->error_squares += error_squares;
-    error->norm_squares += norm_squares;
+    run_end(&sums, error);
 }
 
 #if defined(__x86_64__)

@@ -40,60 +40,7 @@ struct BenchT5Command: ParsableCommand {
     @Option(help: "Tokens per row.")
     var tokens = 120
 
-    @Option(help: ArgumentHelp("Folder for the synthetic encoder, reused between runs (default: the system temporary folder).",
-                               valueName: "folder"))
-    var dir: String?
-
-    @Flag(help: "Also time transformers' T5EncoderModel (python3 with torch and transformers) on the same folder.")
-    var python = false
-
-    @Option(help: "torch threads for --python (0: torch's default, one per core).")
-    var pythonThreads = 0
-
-    @Flag(help: "Print the result as JSON.")
-    var json = false
-
-    /// The stage's timing fields at the top level (`stage`, `seconds`, `gflops`, `peak_fraction`, `blas_core`,
-    /// `peak_anon_mb`, …), with the encoder's size and the Python comparison.
-    struct Result: Encodable {
-        var layers: Int
-        var batch: Int
-        var tokens: Int
-        var weightBytes: Int
-        var timing: StageTiming
-        var python: BenchMergeCommand.PythonComparison?
-
-        enum CodingKeys: String, CodingKey { case stage, layers, batch, tokens, weightBytes = "weight_bytes", python }
-
-        func encode(to encoder: Encoder) throws {
-            try timing.encode(to: encoder)
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode("t5", forKey: .stage)
-            try c.encode(layers, forKey: .layers)
-            try c.encode(batch, forKey: .batch)
-            try c.encode(tokens, forKey: .tokens)
-            try c.encode(weightBytes, forKey: .weightBytes)
-            try c.encodeIfPresent(python, forKey: .python)
-        }
-
-        var lines: [String] {
-            var lines = [
-                "t5 encode of \(batch) x \(tokens) tokens, \(layers) layers (BF16 weights, \(TerminalProgress.bytes(Int64(weightBytes)))): "
-                    + "\(String(format: "%.2f", timing.seconds)) s, \(String(format: "%.0f", timing.gflops)) GFLOP/s = "
-                    + "\(String(format: "%.0f", timing.peakFraction * 100))% of the \(String(format: "%.0f", timing.peakGflops)) "
-                    + "GFLOP/s sgemm peak (\(timing.blasCore)), peak anonymous memory \(String(format: "%.0f", timing.peakAnonMB)) MB",
-            ]
-            if let python {
-                if let skipped = python.skipped {
-                    lines.append("python t5: skipped (\(skipped))")
-                } else if let seconds = python.seconds {
-                    lines.append("python t5 (\(python.library ?? "?")): \(String(format: "%.2f", seconds)) s: ea-weights is "
-                        + "\(String(format: "%.2f", python.speedup ?? 0))x its speed")
-                }
-            }
-            return lines
-        }
-    }
+    @OptionGroup var options: StageBenchOptions
 
     func validate() throws {
         if layers < 1 || width < 64 || width % 64 != 0 || ff < 1 || batch < 1 || tokens < 1 {
@@ -103,23 +50,19 @@ struct BenchT5Command: ParsableCommand {
 
     func run() throws {
         let config = T5Config(vocabSize: 32128, dModel: width, dKV: 64, dFF: ff, numLayers: layers, numHeads: width / 64)
-        let folder = ((dir ?? FileManager.default.temporaryDirectory.path) as NSString)
-            .appendingPathComponent("ea-weights-bench-t5-\(layers)x\(width)x\(ff)")
+        let folder = options.folder("ea-weights-bench-t5-\(layers)x\(width)x\(ff)")
         let progress = FileProgress()
         try T5Benchmark.synthesize(in: folder, config: config, progress: progress.handler)
         progress.finish()
         let shards = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".safetensors") }
             .map { (folder as NSString).appendingPathComponent($0) }
         try MergeBenchmark.readIntoPageCache(shards)
-        var result = Result(layers: layers, batch: batch, tokens: tokens,
-                            weightBytes: shards.reduce(0) { $0 + BenchMergeCommand.fileSize($1) },
-                            timing: try T5Benchmark.run(folder: folder, batch: batch, tokens: tokens))
-        if python {
-            result.python = BenchMergeCommand.runPythonScript(
-                PythonT5Reference.script, [folder, String(batch), String(tokens), String(pythonThreads)],
-                oursSeconds: result.timing.seconds, oursPeak: 1)
-            result.python?.memoryRatio = nil
-        }
-        try WeightOpsOutput.print(result, lines: result.lines, asJSON: json)
+        let bytes = shards.reduce(0) { $0 + BenchMergeCommand.fileSize($1) }
+        var report = StageReport(
+            stage: "t5",
+            work: "t5 encode of \(batch) x \(tokens) tokens, \(layers) layers (BF16 weights, \(TerminalProgress.bytes(Int64(bytes))))",
+            sizes: ["layers": layers, "batch": batch, "tokens": tokens, "weight_bytes": bytes],
+            timing: try T5Benchmark.run(folder: folder, batch: batch, tokens: tokens))
+        try report.finish(options, pythonScript: PythonT5Reference.script, arguments: [folder, String(batch), String(tokens)])
     }
 }

@@ -36,57 +36,7 @@ struct BenchVAECommand: ParsableCommand {
     @Option(help: "Frame width in pixels (a multiple of 8).")
     var width = 128
 
-    @Option(help: ArgumentHelp("Folder for the synthetic VAE, reused between runs (default: the system temporary folder).",
-                               valueName: "folder"))
-    var dir: String?
-
-    @Flag(help: "Also time diffusers' AutoencoderKL (python3 with torch and diffusers) on the same folder.")
-    var python = false
-
-    @Option(help: "torch threads for --python (0: torch's default, one per core).")
-    var pythonThreads = 0
-
-    @Flag(help: "Print the result as JSON.")
-    var json = false
-
-    /// The stage's timing fields at the top level, with the frame size and the Python comparison.
-    struct Result: Encodable {
-        var frames: Int
-        var height: Int
-        var width: Int
-        var timing: StageTiming
-        var python: BenchMergeCommand.PythonComparison?
-
-        enum CodingKeys: String, CodingKey { case stage, frames, height, width, python }
-
-        func encode(to encoder: Encoder) throws {
-            try timing.encode(to: encoder)
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode("vae", forKey: .stage)
-            try c.encode(frames, forKey: .frames)
-            try c.encode(height, forKey: .height)
-            try c.encode(width, forKey: .width)
-            try c.encodeIfPresent(python, forKey: .python)
-        }
-
-        var lines: [String] {
-            var lines = [
-                "vae decode of \(frames) frame(s) of \(height)x\(width): \(String(format: "%.2f", timing.seconds)) s, "
-                    + "\(String(format: "%.0f", timing.gflops)) GFLOP/s = \(String(format: "%.0f", timing.peakFraction * 100))% of the "
-                    + "\(String(format: "%.0f", timing.peakGflops)) GFLOP/s sgemm peak (\(timing.blasCore)), peak anonymous memory "
-                    + "\(String(format: "%.0f", timing.peakAnonMB)) MB",
-            ]
-            if let python {
-                if let skipped = python.skipped {
-                    lines.append("python vae: skipped (\(skipped))")
-                } else if let seconds = python.seconds {
-                    lines.append("python vae (\(python.library ?? "?")): \(String(format: "%.2f", seconds)) s: ea-weights is "
-                        + "\(String(format: "%.2f", python.speedup ?? 0))x its speed")
-                }
-            }
-            return lines
-        }
-    }
+    @OptionGroup var options: StageBenchOptions
 
     func validate() throws {
         guard let config, config.blockOutChannels.allSatisfy({ $0 > 0 && $0 % config.normNumGroups == 0 }) else {
@@ -108,20 +58,16 @@ struct BenchVAECommand: ParsableCommand {
 
     func run() throws {
         guard let config else { throw ValidationError("--channels: not a list of numbers") }
-        let folder = ((dir ?? FileManager.default.temporaryDirectory.path) as NSString)
-            .appendingPathComponent("ea-weights-bench-vae-" + config.blockOutChannels.map(String.init).joined(separator: "-"))
+        let folder = options.folder("ea-weights-bench-vae-" + config.blockOutChannels.map(String.init).joined(separator: "-"))
         let progress = FileProgress()
         try VAEBenchmark.synthesize(in: folder, config: config, progress: progress.handler)
         progress.finish()
         try MergeBenchmark.readIntoPageCache([(folder as NSString).appendingPathComponent("diffusion_pytorch_model.safetensors")])
-        var result = Result(frames: frames, height: height, width: width,
-                            timing: try VAEBenchmark.run(folder: folder, frames: frames, height: height, width: width))
-        if python {
-            result.python = BenchMergeCommand.runPythonScript(
-                PythonVAEReference.script, [folder, String(frames), String(height), String(width), String(pythonThreads)],
-                oursSeconds: result.timing.seconds, oursPeak: 1)
-            result.python?.memoryRatio = nil
-        }
-        try WeightOpsOutput.print(result, lines: result.lines, asJSON: json)
+        var report = StageReport(
+            stage: "vae", work: "vae decode of \(frames) frame(s) of \(height)x\(width)",
+            sizes: ["frames": frames, "height": height, "width": width],
+            timing: try VAEBenchmark.run(folder: folder, frames: frames, height: height, width: width))
+        try report.finish(options, pythonScript: PythonVAEReference.script,
+                          arguments: [folder, String(frames), String(height), String(width)])
     }
 }
