@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // System libraries (Debian: libarchive-dev, libavcodec-dev, libavformat-dev, libswscale-dev, libsentencepiece-dev, zlib1g-dev).
@@ -25,29 +27,42 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sentencepiece")]
         ),
 
-        // Hot loops in C with AVX-512 intrinsics and a portable fallback, chosen at run time (Numerics wraps them;
+        // Hot loops in C with AVX-512 intrinsics and a portable fallback, chosen at run time (EANumerics wraps them;
         // Safetensors widens 16-bit floats with them).
         .target(name: "CKernels"),
         .target(name: "Safetensors", dependencies: ["CKernels"]),
         // OpenBLAS (loaded at first use), the parallel loops, the vector kernels: the math WeightOps and Runner share.
-        .target(name: "Numerics", dependencies: ["CKernels"]),
+        // Named EANumerics because Hummingbird's graph (swift-nio-extras → swift-algorithms) brings
+        // apple/swift-numerics, whose `Numerics` target would clash: SwiftPM needs target names unique across the
+        // package graph.
+        .target(name: "EANumerics", dependencies: ["CKernels"]),
         .target(
             name: "WeightOps",
             dependencies: [
-                "Safetensors", "Numerics", "CArchive",
+                "Safetensors", "EANumerics", "CArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
             name: "Runner",
-            dependencies: ["Safetensors", "Numerics", "WeightOps", "CFFmpeg", "CSentencePiece", "CZlib", "Yams"]
+            dependencies: ["Safetensors", "EANumerics", "WeightOps", "CFFmpeg", "CSentencePiece", "CZlib", "Yams"]
         ),
         // Synthetic real-size inputs and the Python references the bench commands time; tests build archives with it.
-        .target(name: "Bench", dependencies: ["Safetensors", "Numerics", "WeightOps", "Runner", "CArchive"]),
+        .target(name: "Bench", dependencies: ["Safetensors", "EANumerics", "WeightOps", "Runner", "CArchive"]),
+        // `serve`: EasyAnimate's web UI (the page is plain HTML/CSS/JS in Resources) and its JSON API.
+        .target(
+            name: "WebUI",
+            dependencies: [
+                "Safetensors", "EANumerics", "WeightOps", "Runner",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources/page")]
+        ),
         .executableTarget(
             name: "ea-weights",
             dependencies: [
-                "Safetensors", "Numerics", "WeightOps", "Runner", "Bench",
+                "Safetensors", "EANumerics", "WeightOps", "Runner", "Bench", "WebUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,12 +71,19 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["Safetensors", "WeightOps", "Runner"]),
         .executableTarget(name: "ea-weights-fuzz", dependencies: ["FuzzTargets"]),
 
-        .target(name: "TestSupport", dependencies: ["Safetensors"], path: "Tests/Support"),
+        .target(name: "TestSupport", dependencies: ["Safetensors", "CFFmpeg"], path: "Tests/Support"),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "CKernels"]),
-        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "EANumericsTests", dependencies: ["EANumerics"]),
         .testTarget(name: "WeightOpsTests", dependencies: ["TestSupport", "WeightOps", "Safetensors", "Bench"]),
-        .testTarget(name: "RunnerTests", dependencies: ["TestSupport", "Runner", "Safetensors", "Numerics", "WeightOps"]),
+        .testTarget(name: "RunnerTests", dependencies: ["TestSupport", "Runner", "Safetensors", "EANumerics", "WeightOps"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["TestSupport", "FuzzTargets"]),
+        .testTarget(
+            name: "WebUITests",
+            dependencies: [
+                "TestSupport", "WebUI", "Runner", "WeightOps", "Safetensors",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         .testTarget(name: "EAWeightsCLITests", dependencies: ["TestSupport", "ea-weights", "Safetensors", "Bench"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ea-weights builds against, when any is missing. Safe to run again.
+# `install-deps.sh browser` adds headless Chromium and its driver for scripts/browser-test.sh.
 set -euo pipefail
 packages=(pkg-config libzstd-dev libarchive-dev zlib1g-dev libopenblas-dev libavcodec-dev libavformat-dev
           libavutil-dev libswscale-dev libsentencepiece-dev)
+[ "${1:-}" = browser ] && packages+=(chromium chromium-driver curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

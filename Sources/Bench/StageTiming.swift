@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import EANumerics
 
 /// One timed stage of the runner, as `ea-weights bench STAGE --json` prints it.
 public struct StageTiming: Sendable, Codable {

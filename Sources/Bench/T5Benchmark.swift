@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import EANumerics
 import Runner
 import Safetensors
 import WeightOps

@@ -18,6 +18,9 @@ public final class TerminalProgress: @unchecked Sendable {
 
     public let label: String
     public let isEnabled: Bool
+    /// Told the work done and the total (bytes) instead of drawing, at most ten times a second: for a progress
+    /// display elsewhere (the web UI's verify job).
+    private let observer: (@Sendable (_ completed: Int64, _ total: Int64?) -> Void)?
     private let lock = NSLock()
     private var total: Int64?
     private var completed: Int64 = 0
@@ -30,6 +33,16 @@ public final class TerminalProgress: @unchecked Sendable {
         self.label = label
         self.total = total
         self.isEnabled = enabled ?? (isatty(STDERR_FILENO) == 1)
+        self.observer = nil
+        self.start = Self.now()
+    }
+
+    /// A reporter that hands its updates to `observer` and never prints.
+    public init(label: String, total: Int64?, observer: @escaping @Sendable (_ completed: Int64, _ total: Int64?) -> Void) {
+        self.label = label
+        self.total = total
+        self.isEnabled = true
+        self.observer = observer
         self.start = Self.now()
     }
 
@@ -42,7 +55,7 @@ public final class TerminalProgress: @unchecked Sendable {
         let now = Self.now()
         guard now - lastDraw >= 0.1 else { return }
         lastDraw = now
-        draw(now: now)
+        if let observer { observer(completed, total) } else { draw(now: now) }
     }
 
     /// Adds `bytes` to the work done.
@@ -66,6 +79,10 @@ public final class TerminalProgress: @unchecked Sendable {
         guard isEnabled else { return }
         lock.lock()
         defer { lock.unlock() }
+        if let observer {
+            observer(completed, total)
+            return
+        }
         if drawn { Self.write("\r\u{1B}[K") }
         drawn = false
     }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Bench
 import Foundation
-import Numerics
+import EANumerics
 import Safetensors
 import WeightOps
 

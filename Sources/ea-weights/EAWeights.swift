@@ -10,7 +10,7 @@ struct EAWeights: ParsableCommand {
         subcommands: [InspectCommand.self, ExtractCommand.self, PrepareCommand.self, VerifyCommand.self, BenchCommand.self,
                       MergeLoRACommand.self, ExtractLoRACommand.self, ResizeLoRACommand.self, CombineLoRACommand.self,
                       SwapCommand.self, ExtractMotionModuleCommand.self, ConvertCommand.self,
-                      DiffCommand.self, TokenizeCommand.self, GenerateCommand.self]
+                      DiffCommand.self, TokenizeCommand.self, GenerateCommand.self, ServeCommand.self]
     )
 
     /// Parses and runs as ArgumentParser does, but every error a command throws reaches the user as one printable

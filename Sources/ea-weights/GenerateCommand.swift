@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Numerics
+import EANumerics
 import Runner
 import Safetensors
 import WeightOps

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Numerics
+import EANumerics
 import Safetensors
 import WeightOps
 

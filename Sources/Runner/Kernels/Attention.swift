@@ -1,4 +1,4 @@
-import Numerics
+import EANumerics
 
 extension Kernels {
     /// Multi-head scaled dot-product attention.

@@ -1,4 +1,4 @@
-import Numerics
+import EANumerics
 
 extension Kernels {
     /// Upper bound on the im2col buffer (floats). Whole-image columns would be huge (a 3×3 conv with 512 input

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import EANumerics
 
 /// Elementwise and row-wise kernels on float32 buffers. Loops are written so the optimizer vectorizes them;
 /// large tensors are split across cores.

@@ -1,4 +1,4 @@
-import Numerics
+import EANumerics
 
 extension Kernels {
     /// `silu(group_norm(x))` in place on [N, C, spatial...], the pair every VAE ResNet block applies twice: one

@@ -1,4 +1,4 @@
-import Numerics
+import EANumerics
 
 extension Kernels {
     /// Returns `x` with its axes permuted (like `torch.permute(...).contiguous()`).

@@ -1,4 +1,4 @@
-import Numerics
+import EANumerics
 
 extension Kernels {
     /// [M, K] × [K, N] → [M, N] through OpenBLAS.

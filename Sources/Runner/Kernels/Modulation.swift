@@ -1,4 +1,4 @@
-import Numerics
+import EANumerics
 
 extension Kernels {
     /// adaLN modulation of row groups: rows `g·rowsPerGroup ..< (g+1)·rowsPerGroup` of `x` [G·rowsPerGroup, D]

@@ -67,8 +67,20 @@ public final class EasyAnimatePipeline {
     public var defaultSize: Int { transformer.config.sampleSize * vaeScaleFactor }
 
     /// Height and width must divide by this: VAE factor × patch size × the motion module's grid cell.
-    public var sizeMultiple: Int {
-        vaeScaleFactor * transformer.config.patchSize * (transformer.config.motionModule?.blockSize ?? 1)
+    public var sizeMultiple: Int { Self.sizeMultiple(vaeScaleFactor: vaeScaleFactor, transformer: transformer.config) }
+
+    /// `defaultSize` and `sizeMultiple` of a model set not loaded, from its config files alone (the web UI checks
+    /// a request's size with it before the job runs).
+    public static func sizeRule(paths: ModelPaths) throws -> (defaultSize: Int, multiple: Int) {
+        let folder = URL(fileURLWithPath: paths.pixart)
+        let config = try paths.config.map { try EasyAnimateConfig(path: $0) } ?? EasyAnimateConfig.v1
+        let transformer = try transformerConfig(folder: folder.appendingPathComponent("transformer").path, easyAnimate: config)
+        let vae = try VAEConfig(contentsOf: folder.appendingPathComponent("vae/config.json").path)
+        return (transformer.sampleSize * vae.spatialScale, sizeMultiple(vaeScaleFactor: vae.spatialScale, transformer: transformer))
+    }
+
+    private static func sizeMultiple(vaeScaleFactor: Int, transformer: PixArtConfig) -> Int {
+        vaeScaleFactor * transformer.patchSize * (transformer.motionModule?.blockSize ?? 1)
     }
 
     /// The latent shape of a request: [1, C, F, H/8, W/8], with the size `request.videoSize` resolves for this model.

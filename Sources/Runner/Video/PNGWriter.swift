@@ -1,10 +1,10 @@
 import CZlib
 import Foundation
 import Safetensors
-import Numerics
+import EANumerics
 
 /// Writes video frames as a folder of 8-bit RGB PNG files (`frame_0000.png`, ...), compressed with zlib.
-enum PNGWriter {
+public enum PNGWriter {
     /// File name of frame `index` (0-based), zero-padded so names sort in frame order.
     static func frameName(_ index: Int, of count: Int) -> String {
         let digits = max(4, String(max(0, count - 1)).count)
@@ -44,7 +44,7 @@ enum PNGWriter {
     }
 
     /// One PNG file: signature, IHDR (8-bit RGB), one IDAT with the zlib stream of filtered rows, IEND.
-    static func encode(_ rgb: [UInt8], width: Int, height: Int) throws -> [UInt8] {
+    public static func encode(_ rgb: [UInt8], width: Int, height: Int) throws -> [UInt8] {
         var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         var header: [UInt8] = []
         header.appendBigEndian(UInt32(width))

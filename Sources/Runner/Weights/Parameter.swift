@@ -1,4 +1,4 @@
-import Numerics
+import EANumerics
 import Safetensors
 
 /// One weight as the model sees it: float32 values of a known shape, either owned (decoded, computed or merged)

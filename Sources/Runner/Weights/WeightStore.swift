@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import EANumerics
 import Safetensors
 
 /// The weights a model is built from: one or more state dicts, later ones overriding earlier ones (a motion

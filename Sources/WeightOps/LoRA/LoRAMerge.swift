@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import EANumerics
 import Safetensors
 
 /// The dtype merged (and, unless `keep`, all other floating-point) tensors are stored in.

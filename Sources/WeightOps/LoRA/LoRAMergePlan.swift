@@ -1,4 +1,4 @@
-import Numerics
+import EANumerics
 import Safetensors
 
 /// A LoRA file and the multiplier it is merged at (negative unmerges).

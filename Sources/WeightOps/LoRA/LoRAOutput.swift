@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import EANumerics
 import Safetensors
 
 /// The dtype the factors of a LoRA written by extract-lora, resize-lora and combine-lora are stored in

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import EANumerics
 import Safetensors
 
 /// kohya's dynamic rank rules (networks/resize_lora.py), on the singular values S of a module's `up @ down`.

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import EANumerics
 import Safetensors
 
 /// A weight quantized to one of the `QuantizationFormat`s, ready to store, with its error.

@@ -1,5 +1,5 @@
 import Testing
-@testable import Numerics
+@testable import EANumerics
 
 @Suite("OpenBLAS")
 struct BLASTests {

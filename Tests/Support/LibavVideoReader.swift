@@ -1,25 +1,24 @@
 import CFFmpeg
 import Foundation
-import TestSupport
 
 /// A video file decoded back with libavformat/libavcodec, to check the writers with an independent decoder.
-struct DecodedVideo {
-    var codec: String
-    var pixelFormat: String
-    var width: Int
-    var height: Int
+public struct DecodedVideo {
+    public var codec: String
+    public var pixelFormat: String
+    public var width: Int
+    public var height: Int
     /// The stream's average frame rate as the demuxer reports it (0 when unknown).
-    var frameRate: Double
+    public var frameRate: Double
     /// RGB24 frames.
-    var frames: [[UInt8]]
+    public var frames: [[UInt8]]
 }
 
-struct LibavReadError: Error, CustomStringConvertible {
-    var description: String
+public struct LibavReadError: Error, CustomStringConvertible {
+    public var description: String
 }
 
-enum LibavVideoReader {
-    static func read(_ path: String) throws -> DecodedVideo {
+public enum LibavVideoReader {
+    public static func read(_ path: String) throws -> DecodedVideo {
         func check(_ code: Int32, _ what: String) throws {
             if code < 0 { throw LibavReadError(description: "\(path): \(what) failed (\(code))") }
         }
