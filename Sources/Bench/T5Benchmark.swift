@@ -38,17 +38,8 @@ public enum T5Benchmark {
         let configPath = (folder as NSString).appendingPathComponent("config.json")
         if (try? T5Config(path: configPath)) == c, (try? openStateDict(path: folder)) != nil { return false }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        var seed: UInt64 = 0x7335_1F2C_9D4B_0A61
-        let tensors = shapes(c).map { name, shape -> OutputTensor in
-            seed &+= 0x1234_5678_9ABC_DEF1
-            let s = seed
-            // Norm weights near 1 and small projections, as in a trained model: the activations stay finite.
-            let isNorm = name.hasSuffix("layer_norm.weight")
-            return .computingFloats(name: name, dtype: .bf16, shape: shape) {
-                var values = MergeBenchmark.uniform(count: shape.reduce(1, *), amplitude: isNorm ? 0.1 : 0.02, seed: s)
-                if isNorm { for i in values.indices { values[i] += 1 } }
-                return values
-            }
+        let tensors = RandomWeights.tensors(shapes(c), dtype: .bf16, seed: 0x7335_1F2C_9D4B_0A61) { name, _ in
+            name.hasSuffix("layer_norm.weight")
         }
         let writer = SafetensorsWriter(metadata: ["format": "pt"], progress: progress.map { p in { p("text_encoder", $0, $1) } },
                                        isCancelled: { Interruption.isRequested })

@@ -88,16 +88,8 @@ public enum VAEBenchmark {
         let weights = (folder as NSString).appendingPathComponent("diffusion_pytorch_model.safetensors")
         if (try? VAEConfig(contentsOf: configPath)) == c, (try? SafetensorsFile(path: weights)) != nil { return false }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        var seed: UInt64 = 0x5DEE_CE66_D1CE_4E5B
-        let tensors = shapes(c).map { name, shape -> OutputTensor in
-            seed &+= 0x1234_5678_9ABC_DEF1
-            let s = seed
-            let isNorm = name.contains("norm") && shape.count == 1 && name.hasSuffix(".weight")
-            return .computingFloats(name: name, dtype: .f32, shape: shape) {
-                var values = MergeBenchmark.uniform(count: shape.reduce(1, *), amplitude: isNorm ? 0.1 : 0.02, seed: s)
-                if isNorm { for i in values.indices { values[i] += 1 } }
-                return values
-            }
+        let tensors = RandomWeights.tensors(shapes(c), dtype: .f32, seed: 0x5DEE_CE66_D1CE_4E5B) { name, shape in
+            name.contains("norm") && shape.count == 1 && name.hasSuffix(".weight")
         }
         try CheckpointStreamer.write(to: weights, tensors: tensors, metadata: ["format": "pt"],
                                      progress: progress.map { p in { p("vae", $0, $1) } })

@@ -92,7 +92,12 @@ EAW_AVX512 static inline __m512 clamp16(__m512 x, float bound) {
     return _mm512_min_ps(_mm512_set1_ps(bound), _mm512_max_ps(_mm512_set1_ps(-bound), x));
 }
 
-EAW_AVX512 static float reduce_max(__m512 v) { return _mm512_reduce_max_ps(v); }
+// The lanes' error sums added to the caller's.
+EAW_AVX512 static void lanes_end(__m512 max_error, __m512 error_squares, __m512 norm, eaw_quantization_error *error) {
+    error->max_error = _mm512_reduce_max_ps(max_error);
+    error->error_squares += _mm512_reduce_add_ps(error_squares);
+    error->norm_squares += _mm512_reduce_add_ps(norm);
+}
 
 EAW_AVX512 static void block_absmax_row_avx512(const float *w, size_t cols, size_t group, float *amax) {
     if (group % 16 != 0) { eaw_block_absmax_row_portable(w, cols, group, amax); return; }
@@ -121,9 +126,7 @@ EAW_AVX512 static void int8_row_avx512(const float *w, size_t cols, size_t group
         error_squares = _mm512_add_ps(error_squares, _mm512_mul_ps(e, e));
         norm = _mm512_add_ps(norm, _mm512_mul_ps(x, x));
     }
-    error->max_error = reduce_max(max_error);
-    error->error_squares += _mm512_reduce_add_ps(error_squares);
-    error->norm_squares += _mm512_reduce_add_ps(norm);
+    lanes_end(max_error, error_squares, norm, error);
 }
 
 EAW_AVX512 static void f8e4m3_avx512(const float *w, size_t n, float inverse_scale, float scale, uint8_t *q,
@@ -156,9 +159,7 @@ EAW_AVX512 static void f8e4m3_avx512(const float *w, size_t n, float inverse_sca
         error_squares = _mm512_add_ps(error_squares, _mm512_mul_ps(e, e));
         norm = _mm512_add_ps(norm, _mm512_mul_ps(x, x));
     }
-    error->max_error = reduce_max(max_error);
-    error->error_squares += _mm512_reduce_add_ps(error_squares);
-    error->norm_squares += _mm512_reduce_add_ps(norm);
+    lanes_end(max_error, error_squares, norm, error);
     eaw_quantize_f8e4m3_portable(w + i, n - i, inverse_scale, scale, q + i, error);
 }
 #endif
