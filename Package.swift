@@ -26,11 +26,15 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sentencepiece")]
         ),
 
-        .target(name: "Safetensors"),
-        // OpenBLAS (loaded at first use), the parallel loops: the math WeightOps and Runner share. Named EANumerics
-        // because Hummingbird's graph (swift-nio-extras → swift-algorithms) brings apple/swift-numerics, whose
-        // `Numerics` target would clash: SwiftPM needs target names unique across the package graph.
-        .target(name: "EANumerics", path: "Sources/Numerics"),
+        // Hot loops in C with AVX-512 intrinsics and a portable fallback, chosen at run time (EANumerics wraps them;
+        // Safetensors widens 16-bit floats with them).
+        .target(name: "CKernels"),
+        .target(name: "Safetensors", dependencies: ["CKernels"]),
+        // OpenBLAS (loaded at first use), the parallel loops, the vector kernels: the math WeightOps and Runner share.
+        // Named EANumerics because Hummingbird's graph (swift-nio-extras → swift-algorithms) brings
+        // apple/swift-numerics, whose `Numerics` target would clash: SwiftPM needs target names unique across the
+        // package graph.
+        .target(name: "EANumerics", dependencies: ["CKernels"]),
         .target(
             name: "WeightOps",
             dependencies: [
@@ -43,7 +47,7 @@ let package = Package(
             dependencies: ["Safetensors", "EANumerics", "WeightOps", "CFFmpeg", "CSentencePiece", "CZlib", "Yams"]
         ),
         // Synthetic real-size inputs and the Python references the bench commands time; tests build archives with it.
-        .target(name: "Bench", dependencies: ["Safetensors", "WeightOps", "CArchive"]),
+        .target(name: "Bench", dependencies: ["Safetensors", "EANumerics", "WeightOps", "Runner", "CArchive"]),
         // `serve`: EasyAnimate's web UI (the page is plain HTML/CSS/JS in Resources) and its JSON API.
         .target(
             name: "WebUI",
@@ -66,8 +70,8 @@ let package = Package(
         .executableTarget(name: "ea-weights-fuzz", dependencies: ["FuzzTargets"]),
 
         .target(name: "TestSupport", dependencies: ["Safetensors", "CFFmpeg"], path: "Tests/Support"),
-        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
-        .testTarget(name: "NumericsTests", dependencies: ["EANumerics"]),
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "CKernels"]),
+        .testTarget(name: "EANumericsTests", dependencies: ["EANumerics"]),
         .testTarget(name: "WeightOpsTests", dependencies: ["TestSupport", "WeightOps", "Safetensors", "Bench"]),
         .testTarget(name: "RunnerTests", dependencies: ["TestSupport", "Runner", "Safetensors", "EANumerics", "WeightOps"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["TestSupport", "FuzzTargets"]),

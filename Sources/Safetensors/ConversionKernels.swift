@@ -1,3 +1,5 @@
+import CKernels
+
 /// The loops behind `DTypeConversion`. They call the branch-free `FloatBits` functions from `while` loops with
 /// wrapping arithmetic: that shape is what LLVM vectorizes (SSE2 on baseline x86-64; Swift's generic SIMD types
 /// were 20× slower here). Pointers are raw and may be unaligned; callers guarantee the counts.
@@ -128,22 +130,14 @@ enum ConversionKernels {
 
     // MARK: narrow → float32
 
+    /// F16 and BF16 are widened by CKernels (AVX-512 where there is one): the runner widens every BF16 weight of
+    /// T5 before each use, and element by element this was a fifth of a real-size step. `dst` must be 4-aligned.
     static func decodeHalf(_ src: UnsafeRawPointer, _ n: Int, _ dst: UnsafeMutableRawPointer) {
-        var i = 0
-        while i < n {
-            let h = src.loadUnaligned(fromByteOffset: 2 &* i, as: UInt16.self)
-            dst.storeBytes(of: FloatBits.floatBits(half: h), toByteOffset: 4 &* i, as: UInt32.self)
-            i &+= 1
-        }
+        eaw_widen_f16(src, dst.assumingMemoryBound(to: Float.self), n)
     }
 
     static func decodeBFloat16(_ src: UnsafeRawPointer, _ n: Int, _ dst: UnsafeMutableRawPointer) {
-        var i = 0
-        while i < n {
-            let b = src.loadUnaligned(fromByteOffset: 2 &* i, as: UInt16.self)
-            dst.storeBytes(of: FloatBits.floatBits(bfloat16: b), toByteOffset: 4 &* i, as: UInt32.self)
-            i &+= 1
-        }
+        eaw_widen_bf16(src, dst.assumingMemoryBound(to: Float.self), n)
     }
 
     static func decodeF8E4M3(_ src: UnsafeRawPointer, _ n: Int, _ dst: UnsafeMutableRawPointer) {

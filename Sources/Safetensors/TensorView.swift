@@ -68,4 +68,19 @@ public struct TensorView: @unchecked Sendable {
             DTypeConversion.decode($0, dtype: dtype, into: out)
         }
     }
+
+    /// Decodes the elements `range` like `decode(elements:into:)` for a pass that reads the tensor front to back
+    /// once: the kernel is asked ahead of the read, and the pages read are unmapped from this process after it
+    /// (the page cache keeps them), so streaming a large tensor never holds it resident. The release reaches
+    /// back past the range's start: a page fault also maps the aligned pages around it (fault-around, 64 KB by
+    /// default), which would otherwise bring back part of the block released before.
+    public func stream(elements range: Range<Int>, into out: UnsafeMutableBufferPointer<Float>) {
+        let bytes = (fileOffset + range.lowerBound * dtype.size)..<(fileOffset + range.upperBound * dtype.size)
+        file.readAhead(from: bytes.lowerBound)
+        decode(elements: range, into: out)
+        file.adviseDontNeed(max(0, bytes.lowerBound - Self.faultAroundReach)..<bytes.upperBound)
+    }
+
+    /// More than the kernel's largest fault-around window.
+    private static let faultAroundReach = 2 << 20
 }

@@ -13,7 +13,10 @@ struct BenchCommand: ParsableCommand {
           ea-weights bench merge
           ea-weights bench convert --to int8 --python
           ea-weights bench extract-lora --python
+          ea-weights bench t5 --python
+          ea-weights bench vae --python
         """,
-        subcommands: [BenchExtractCommand.self, BenchMergeCommand.self, BenchConvertCommand.self, BenchExtractLoRACommand.self]
+        subcommands: [BenchExtractCommand.self, BenchMergeCommand.self, BenchConvertCommand.self, BenchExtractLoRACommand.self,
+                      BenchT5Command.self, BenchVAECommand.self]
     )
 }

@@ -61,8 +61,8 @@ struct ExtractLoRACommand: ParsableCommand {
         options.dtype = written.dtype
         options.dryRun = written.dryRun
         Interruption.install()
-        // One OpenBLAS thread: the other core hashes the inputs for the provenance, and OpenBLAS's idle workers
-        // would spin on it (measured on the real-size bench: 22.6 s CPU with one thread, 27.3 s with two).
+        // Products on one thread: the other core hashes the inputs for the provenance (measured on the real-size
+        // bench with OpenBLAS's own threads: 22.6 s CPU with one, 27.3 s with two).
         BLAS.setThreadCount(1)
         let progress = FileProgress()
         defer { progress.finish() }

@@ -73,8 +73,8 @@ struct MergeLoRACommand: ParsableCommand {
         options.strict = strict
         Interruption.install()
         // The LoRA products are small (rank × width) and the other core hashes the inputs while the output is
-        // written; OpenBLAS workers would spin on it between calls (measured: 5.1-5.4 s instead of 6.9-7.1 s for
-        // the real-size bench merge from a cold cache).
+        // written, so products stay on one thread (with OpenBLAS's own workers, which spun between calls, the
+        // real-size bench merge from a cold cache took 6.9-7.1 s instead of 5.1-5.4 s).
         BLAS.setThreadCount(1)
         let progress = FileProgress()
         defer { progress.finish() }

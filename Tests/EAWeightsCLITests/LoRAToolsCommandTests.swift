@@ -82,6 +82,7 @@ struct LoRAToolsCommandTests {
             (["resize-lora", Self.personalized, "--rank", "2", "--out", out], Self.personalized),
             (["combine-lora", Self.lora, Self.transformer2D, "--rank", "2", "--out", out], Self.transformer2D),
             (["resize-lora", Self.lora, "--rank", "9999", "--out", out], Self.lora),
+            (["combine-lora", Self.lora, try Self.loraWithOtherShape(in: dir), "--rank", "2", "--out", out], "other-shape.safetensors"),
         ]
         for (arguments, fragment) in cases {
             let result = try CLIRunner.run(arguments)
@@ -91,5 +92,19 @@ struct LoRAToolsCommandTests {
             #expect(result.stderr.contains(fragment), "\(arguments): \(result.stderr)")
             #expect(!FileManager.default.fileExists(atPath: out), "\(arguments)")
         }
+    }
+
+    /// A LoRA with the fixture LoRA's first module name but a change of another shape (3 → 5 instead of the
+    /// module's own), which combine-lora must refuse.
+    static func loraWithOtherShape(in dir: URL) throws -> String {
+        let first = try #require(try SafetensorsFile(path: lora).keys.sorted().first { $0.hasSuffix(".lora_down.weight") })
+        let module = String(first.dropLast(".lora_down.weight".count))
+        let path = dir.appendingPathComponent("other-shape.safetensors").path
+        _ = try SafetensorsWriter(metadata: ["ss_network_dim": "2"]).write([
+            .floats([2], name: module + ".alpha", dtype: .f32, shape: []),
+            .floats([Float](repeating: 0.1, count: 6), name: module + ".lora_down.weight", dtype: .f32, shape: [2, 3]),
+            .floats([Float](repeating: 0.1, count: 10), name: module + ".lora_up.weight", dtype: .f32, shape: [5, 2]),
+        ], to: path)
+        return path
     }
 }

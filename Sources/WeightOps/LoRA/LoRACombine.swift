@@ -94,7 +94,7 @@ public enum LoRACombine {
             return LoRAModuleOutput(name: name, outFeatures: layer.shape[0], inFeatures: layer.shape[1],
                                     isConv: parts.first?.module.down.shape.count == 4, rank: layer.rank, alpha: Float(layer.rank)) {
                 let f = try decompose(name)
-                var (up, down) = LoRAOutputWriter.kohyaFactors(f)
+                var (up, down) = LoRAOutputWriter.kohyaFactors(consume f)
                 let clamp = QuantileClamp.apply(up: &up, down: &down, quantile: options.clampQuantile)
                 var report = layer
                 report.clampThreshold = clamp.threshold.map(Double.init)

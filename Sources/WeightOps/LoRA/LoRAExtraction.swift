@@ -162,14 +162,15 @@ public enum LoRAExtraction {
                 var delta: [Float] = []
                 _ = try difference(pair, key: c.key) { delta = $0 }
                 let f = try LowRank.truncatedSVD(delta, rows: c.out, columns: c.in, rank: rank, seed: moduleSeed(c.module))
-                var (up, down) = LoRAOutputWriter.kohyaFactors(f)
+                let (retained, method, iterations) = (f.retainedFraction, f.method, f.iterations)
+                var (up, down) = LoRAOutputWriter.kohyaFactors(consume f)
                 let clamp = QuantileClamp.apply(up: &up, down: &down, quantile: options.clampQuantile)
                 // What the stored factors miss, measured (energy differences cannot resolve float32's last digits).
                 let residual = LowRank.residualNorm(delta, rows: c.out, columns: c.in, up: up, down: down, rank: rank)
                 delta = []
                 var report = LoRALayerReport(module: c.module, tensor: c.key, shape: [c.out, c.in], rank: rank, alpha: Double(rank),
-                                             norm: c.norm, retained: f.retainedFraction, maxAbsDiff: c.maxAbs, method: f.method,
-                                             iterations: f.iterations, clampThreshold: clamp.threshold.map(Double.init),
+                                             norm: c.norm, retained: retained, maxAbsDiff: c.maxAbs, method: method,
+                                             iterations: iterations, clampThreshold: clamp.threshold.map(Double.init),
                                              clamped: clamp.clamped)
                 report.relativeError = c.norm > 0 ? residual / c.norm : 0
                 reports.set(report)
@@ -255,39 +256,47 @@ public enum LoRAExtraction {
     }
 
     /// max |TUNED − BASE| and ‖TUNED − BASE‖² of one tensor; `body` (when given) receives the difference as a
-    /// row-major float32 matrix (conv weights as out × in).
+    /// row-major float32 matrix (conv weights as out × in). Both tensors are streamed block by block, so the
+    /// only full-size buffer is the difference itself, and only when `body` wants it.
     @discardableResult
     static func difference(_ pair: Pair, key: String, body: (([Float]) throws -> Void)?) throws -> (maxAbs: Double, energy: Double) {
         let b = try pair.base.tensor(key), t = try pair.tuned.tensor(key)
-        var delta = t.toFloat32()
-        t.file.adviseDontNeed(0..<t.file.size)
-        // BASE is decoded a block at a time into a small buffer: one full-size float32 copy per layer, not two.
+        let count = t.elementCount
+        let block = 65536
+        var delta = [Float](repeating: 0, count: body == nil ? 0 : count)
+        var tunedChunk = [Float](repeating: 0, count: body == nil ? min(block, max(1, count)) : 0)
+        var baseChunk = [Float](repeating: 0, count: min(block, max(1, count)))
         var maxAbs: Float = 0
         var energy = 0.0
-        let block = 65536
-        var chunk = [Float](repeating: 0, count: min(block, max(1, delta.count)))
+        var nonFinite = 0
         var i = 0
-        while i < delta.count {
-            let end = min(delta.count, i + block)
-            chunk.withUnsafeMutableBufferPointer { b.decode(elements: i..<end, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(end - i)])) }
-            var partial = 0.0
-            delta.withUnsafeMutableBufferPointer { d in
-                chunk.withUnsafeBufferPointer { c in
-                    for j in i..<end {
-                        let x = d[j] - c[j - i]
+        while i < count {
+            let range = i..<min(count, i + block)
+            baseChunk.withUnsafeMutableBufferPointer { c in
+                b.stream(elements: range, into: UnsafeMutableBufferPointer(rebasing: c[0..<range.count]))
+            }
+            func subtract(_ d: UnsafeMutableBufferPointer<Float>) {
+                t.stream(elements: range, into: d)
+                var partial = 0.0
+                baseChunk.withUnsafeBufferPointer { c in
+                    for j in 0..<range.count {
+                        let x = d[j] - c[j]
                         d[j] = x
                         partial += Double(x) * Double(x)
                         maxAbs = max(maxAbs, abs(x))
+                        nonFinite &+= x.isFinite ? 0 : 1
                     }
                 }
+                energy += partial
             }
-            energy += partial
-            i = end
+            if body == nil {
+                tunedChunk.withUnsafeMutableBufferPointer { subtract(UnsafeMutableBufferPointer(rebasing: $0[0..<range.count])) }
+            } else {
+                delta.withUnsafeMutableBufferPointer { subtract(UnsafeMutableBufferPointer(rebasing: $0[range])) }
+            }
+            i = range.upperBound
         }
-        b.file.adviseDontNeed(0..<b.file.size)
-        if !maxAbs.isFinite || !energy.isFinite {
-            throw WeightOpsError.nonFinite(tensor: key, count: delta.filter { !$0.isFinite }.count)
-        }
+        if nonFinite > 0 { throw WeightOpsError.nonFinite(tensor: key, count: nonFinite) }
         try body?(delta)
         return (Double(maxAbs), energy)
     }

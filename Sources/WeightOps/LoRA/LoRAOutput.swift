@@ -94,8 +94,10 @@ enum LoRAOutputWriter {
     }
 
     /// kohya's factors from a truncated SVD: `lora_up = U·diag(S)`, `lora_down = Vh`.
-    static func kohyaFactors(_ f: LowRankFactors) -> (up: [Float], down: [Float]) {
+    static func kohyaFactors(_ f: consuming LowRankFactors) -> (up: [Float], down: [Float]) {
+        // Scaled in place: the factors are dropped, so `u` is not copied.
         var up = f.u
+        f.u = []
         let r = f.rank
         for i in 0..<f.rows { for j in 0..<r { up[i * r + j] *= f.s[j] } }
         return (up, f.vh)

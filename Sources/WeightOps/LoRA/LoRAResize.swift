@@ -158,7 +158,7 @@ public enum LoRAResize {
             LoRAModuleOutput(name: plan.module.name.name, outFeatures: plan.module.outFeatures, inFeatures: plan.module.inFeatures,
                              isConv: plan.module.down.shape.count == 4, rank: plan.rank, alpha: Float(plan.report.alpha)) {
                 let (f, _) = try decompose(plan.module)
-                return LoRAOutputWriter.kohyaFactors(f)
+                return LoRAOutputWriter.kohyaFactors(consume f)
             }
         }
         let provenance = PendingProvenance([(ProvenanceEntry(role: "lora", file: (options.input as NSString).lastPathComponent), options.input)])

@@ -250,30 +250,33 @@ public enum Convert {
         }
         let layer = String(name.dropLast(".weight".count))
         let rows = view.shape[0], cols = view.shape[1], g = options.groupSize
-        func quantized() throws -> QuantizedWeight {
+        func quantized(scales: [Float]? = nil) -> QuantizedWeight {
             defer { view.releaseMapping() }
-            return try view.withFloat32 { w in
-                format.isBlockwise ? Quantizer.int8Blockwise(w, rows: rows, cols: cols, groupSize: g)
-                                   : try Quantizer.float8E4M3(w, shape: view.shape)
+            return view.withFloat32 { w in
+                format.isBlockwise ? Quantizer.int8Blockwise(w, rows: rows, cols: cols, groupSize: g, scales: scales)
+                                   : Quantizer.float8E4M3(w, shape: view.shape, scale: scales?.first)
             }
         }
         if options.dryRun {
             // Nothing will be written (the tensors below are never computed), but the error is measured so the
             // report is the real one.
-            let q = try quantized()
+            let q = quantized()
             log.report.quantized.append(.init(layer: layer, format: format.rawValue, groupSize: q.groupSize, error: q.error))
         }
-        // The scale is written before the weight (F32 sorts first in the file): quantizing once for the scale
-        // keeps the result for the weight that follows, so the source is read once.
-        let held = HeldQuantization()
+        // Every scale is written before every weight (F32 sorts first in the file), so only the scales (1/g² of
+        // the weight) are kept between the two: memory stays that of one layer, and the weight's pass reuses them.
+        let held = HeldScales()
         let scaleShape = format.isBlockwise ? [rows / g, cols / g] : []
         let scale = OutputTensor.computingFloats(name: layer + ".weight_scale", dtype: .f32, shape: scaleShape) {
-            let q = try held.take() ?? quantized()
-            held.keep(q)
-            return q.scale
+            defer { view.releaseMapping() }
+            let scales = view.withFloat32 { w in
+                format.isBlockwise ? Quantizer.int8BlockScales(w, rows: rows, cols: cols, groupSize: g) : [Quantizer.float8Scale(w)]
+            }
+            held.keep(scales)
+            return scales
         }
         let weight = OutputTensor.computingBytes(name: name, dtype: format.storageDType, shape: view.shape) {
-            let q = try held.take() ?? quantized()
+            let q = quantized(scales: held.take())
             log.report.quantized.append(.init(layer: layer, format: format.rawValue, groupSize: q.groupSize, error: q.error))
             return q.data
         }
@@ -304,15 +307,15 @@ final class ConvertLog: @unchecked Sendable {
     init(report: ConvertReport) { self.report = report }
 }
 
-/// One quantized weight between the writer's request for its scale and for its data.
-final class HeldQuantization: @unchecked Sendable {
+/// One weight's scales between the writer's request for them and for its data.
+final class HeldScales: @unchecked Sendable {
     private let lock = NSLock()
-    private var value: QuantizedWeight?
+    private var value: [Float]?
 
-    func keep(_ q: QuantizedWeight) { lock.withLock { value = q } }
+    func keep(_ scales: [Float]) { lock.withLock { value = scales } }
 
-    /// The kept result, once; nil when there is none.
-    func take() -> QuantizedWeight? {
+    /// The kept scales, once; nil when there are none.
+    func take() -> [Float]? {
         lock.withLock {
             defer { value = nil }
             return value

@@ -52,13 +52,12 @@ public enum Quantizer {
         scales.withUnsafeMutableBufferPointer { scales in
             let scales = scales
             parallelFor(rows / g) { br in
-                for bj in 0..<blockCols {
-                    var amax: Float = 0
-                    for r in (br * g)..<((br + 1) * g) {
-                        amax = max(amax, NumericChecks.maxAbs(UnsafeBufferPointer(rebasing: w[(r * cols + bj * g)..<(r * cols + (bj + 1) * g)])))
-                    }
-                    scales[br * blockCols + bj] = max(amax / int8Max, minimumScale)
+                let blockRow = UnsafeMutableBufferPointer(rebasing: scales[(br * blockCols)..<((br + 1) * blockCols)])
+                for r in (br * g)..<((br + 1) * g) {
+                    QuantizationKernels.blockAbsMax(UnsafeBufferPointer(rebasing: w[(r * cols)..<((r + 1) * cols)]), group: g,
+                                                    into: blockRow)
                 }
+                for j in blockRow.indices { blockRow[j] = max(blockRow[j] / int8Max, minimumScale) }
             }
         }
         return scales
@@ -69,68 +68,44 @@ public enum Quantizer {
         w.withUnsafeBufferPointer { int8Blockwise($0, rows: rows, cols: cols, groupSize: g) }
     }
 
-    /// `w`: (rows, cols) row-major; both divisible by `groupSize`. Block rows run on all cores; the inner loop is
-    /// branch-free so it vectorizes.
-    public static func int8Blockwise(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, groupSize g: Int) -> QuantizedWeight {
+    /// `w`: (rows, cols) row-major; both divisible by `groupSize`. Block rows run on all cores, each row through
+    /// the vector kernel.
+    /// `scales`, when given, are this weight's `int8BlockScales` computed before.
+    public static func int8Blockwise(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, groupSize g: Int,
+                                     scales known: [Float]? = nil) -> QuantizedWeight {
         precondition(w.count == rows * cols && rows % g == 0 && cols % g == 0, "int8 blockwise needs whole blocks")
         let blockCols = cols / g
-        let scales = int8BlockScales(w, rows: rows, cols: cols, groupSize: g)
+        let scales = known ?? int8BlockScales(w, rows: rows, cols: cols, groupSize: g)
+        precondition(scales.count == (rows / g) * blockCols, "int8 blockwise scales")
         var q = [UInt8](repeating: 0, count: w.count)
-        var partial = [ErrorSums](repeating: ErrorSums(), count: rows / g)
+        var partial = [QuantizationKernels.Error](repeating: .init(), count: rows / g)
         q.withUnsafeMutableBufferPointer { q in
             partial.withUnsafeMutableBufferPointer { partial in
-                let (q, partial) = (q, partial)
-                parallelFor(rows / g) { br in
-                    var sums = ErrorSums()
-                    for r in (br * g)..<((br + 1) * g) {
-                        var rowMax: Float = 0, rowErr: Float = 0, rowNorm: Float = 0
-                        for bj in 0..<blockCols {
-                            let scale = scales[br * blockCols + bj]
-                            for c in (r * cols + bj * g)..<(r * cols + (bj + 1) * g) {
-                                let x = w[c]
-                                // x / scale clamped, rounded half to even by adding 1.5 × 2^23 (exact for |y| ≤ 127):
-                                // the sum's low byte is then the int8's two's complement.
-                                let shifted = min(max(x / scale, -int8Max), int8Max) + roundingShift
-                                q[c] = UInt8(truncatingIfNeeded: shifted.bitPattern)
-                                let e = abs(x - (shifted - roundingShift) * scale)
-                                rowMax = max(rowMax, e)
-                                rowErr += e * e
-                                rowNorm += x * x
-                            }
+                scales.withUnsafeBufferPointer { scales in
+                    let (q, partial) = (q, partial)
+                    parallelFor(rows / g) { br in
+                        var error = QuantizationKernels.Error()
+                        let rowScales = UnsafeBufferPointer(rebasing: scales[(br * blockCols)..<((br + 1) * blockCols)])
+                        for r in (br * g)..<((br + 1) * g) {
+                            let row = (r * cols)..<((r + 1) * cols)
+                            QuantizationKernels.int8Row(UnsafeBufferPointer(rebasing: w[row]), group: g, scales: rowScales,
+                                                        into: UnsafeMutableBufferPointer(rebasing: q[row]), error: &error)
                         }
-                        sums.add(maxError: rowMax, errorSquares: rowErr, normSquares: rowNorm)
+                        partial[br] = error
                     }
-                    partial[br] = sums
                 }
             }
         }
-        let total = partial.reduce(into: ErrorSums()) { $0.add($1) }
         return QuantizedWeight(format: .int8Blockwise, data: q, shape: [rows, cols], scale: scales,
-                               scaleShape: [rows / g, blockCols], groupSize: g, error: total.error)
+                               scaleShape: [rows / g, blockCols], groupSize: g, error: error(of: partial))
     }
 
-    /// 1.5 × 2^23: adding it rounds a float of magnitude below 2^22 to the nearest integer, ties to even.
-    private static let roundingShift: Float = 12_582_912
-
-    /// Error statistics of part of a weight: float sums per row, double across rows.
-    struct ErrorSums {
-        var maxError: Float = 0
-        var errorSquares: Double = 0
-        var normSquares: Double = 0
-
-        mutating func add(maxError m: Float, errorSquares e: Float, normSquares n: Float) {
-            maxError = max(maxError, m)
-            errorSquares += Double(e)
-            normSquares += Double(n)
-        }
-
-        mutating func add(_ other: ErrorSums) {
-            maxError = max(maxError, other.maxError)
-            errorSquares += other.errorSquares
-            normSquares += other.normSquares
-        }
-
-        var error: QuantizationError { Quantizer.error(maxError, errorSquares, normSquares) }
+    /// The error of a weight from its parts' sums.
+    static func error(of parts: [QuantizationKernels.Error]) -> QuantizationError {
+        let maxError = parts.reduce(Float(0)) { max($0, $1.maxError) }
+        let errorSquares = parts.reduce(0.0) { $0 + $1.errorSquares }, normSquares = parts.reduce(0.0) { $0 + $1.normSquares }
+        return QuantizationError(maxAbs: maxError,
+                                 relative: normSquares > 0 ? Float((errorSquares / normSquares).squareRoot()) : 0)
     }
 
     /// The scalar fp8 scale: absmax / 448, or 1 for an all-zero weight (a zero scale would make 1/scale infinite).
@@ -161,56 +136,31 @@ public enum Quantizer {
     }
 
     /// `w`: any shape (stored as is); one scalar scale.
-    public static func float8E4M3(_ w: [Float], shape: [Int]) throws -> QuantizedWeight {
-        try w.withUnsafeBufferPointer { try float8E4M3($0, shape: shape) }
+    public static func float8E4M3(_ w: [Float], shape: [Int]) -> QuantizedWeight {
+        w.withUnsafeBufferPointer { float8E4M3($0, shape: shape) }
     }
 
-    /// `w`: any shape (stored as is); one scalar scale. Chunks of 64 K elements run on all cores, each scaled,
-    /// encoded and decoded again (for the error) in a small buffer.
-    public static func float8E4M3(_ w: UnsafeBufferPointer<Float>, shape: [Int]) throws -> QuantizedWeight {
-        let scale = float8Scale(w)
+    /// `w`: any shape (stored as is); one scalar scale. Chunks of 64 K elements run on all cores through the
+    /// vector kernel. `scale`, when given, is this weight's `float8Scale` computed before.
+    public static func float8E4M3(_ w: UnsafeBufferPointer<Float>, shape: [Int], scale known: Float? = nil) -> QuantizedWeight {
+        let scale = known ?? float8Scale(w)
         let inverse = 1 / scale
         let chunk = 1 << 16
         let chunks = (w.count + chunk - 1) / chunk
         var q = [UInt8](repeating: 0, count: w.count)
-        var partial = [ErrorSums](repeating: ErrorSums(), count: chunks)
-        var failure: Error?
-        let lock = NSLock()
-        q.withUnsafeMutableBytes { q in
+        var partial = [QuantizationKernels.Error](repeating: .init(), count: chunks)
+        q.withUnsafeMutableBufferPointer { q in
             partial.withUnsafeMutableBufferPointer { partial in
                 let (q, partial) = (q, partial)
                 parallelFor(chunks) { i in
                     let range = (i * chunk)..<min(w.count, (i + 1) * chunk)
-                    var scaled = [Float](repeating: 0, count: range.count)
-                    for (j, k) in range.enumerated() {
-                        // Clamped first: e4m3fn has no infinity, values past 464 would round to NaN.
-                        scaled[j] = min(max(w[k] * inverse, -float8E4M3Max), float8E4M3Max)
-                    }
-                    let bytes = UnsafeMutableRawBufferPointer(rebasing: q[range])
-                    do {
-                        _ = try scaled.withUnsafeBufferPointer { try DTypeConversion.encode($0, as: .f8e4m3, into: bytes) }
-                    } catch {
-                        lock.withLock { failure = error }
-                        return
-                    }
-                    scaled.withUnsafeMutableBufferPointer { DTypeConversion.decode(UnsafeRawBufferPointer(bytes), dtype: .f8e4m3, into: $0) }
-                    var sums = ErrorSums()
-                    var maxErr: Float = 0, errSquares: Float = 0, normSquares: Float = 0
-                    for (j, k) in range.enumerated() {
-                        let e = abs(w[k] - scaled[j] * scale)
-                        maxErr = max(maxErr, e)
-                        errSquares += e * e
-                        normSquares += w[k] * w[k]
-                    }
-                    sums.add(maxError: maxErr, errorSquares: errSquares, normSquares: normSquares)
-                    partial[i] = sums
+                    QuantizationKernels.float8E4M3(UnsafeBufferPointer(rebasing: w[range]), inverseScale: inverse, scale: scale,
+                                                   into: UnsafeMutableBufferPointer(rebasing: q[range]), error: &partial[i])
                 }
             }
         }
-        if let failure { throw failure }
-        let total = partial.reduce(into: ErrorSums()) { $0.add($1) }
         return QuantizedWeight(format: .float8E4M3FN, data: q, shape: shape, scale: [scale], scaleShape: [],
-                               groupSize: nil, error: total.error)
+                               groupSize: nil, error: error(of: partial))
     }
 
     /// Dequantizes an fp8 weight: `float(q) * scale`.
@@ -219,9 +169,5 @@ public enum Quantizer {
         q.withUnsafeBytes { raw in out.withUnsafeMutableBufferPointer { DTypeConversion.decode(raw, dtype: .f8e4m3, into: $0) } }
         for i in out.indices { out[i] *= scale }
         return out
-    }
-
-    static func error(_ maxErr: Float, _ errSquares: Double, _ normSquares: Double) -> QuantizationError {
-        QuantizationError(maxAbs: maxErr, relative: normSquares > 0 ? Float((errSquares / normSquares).squareRoot()) : 0)
     }
 }

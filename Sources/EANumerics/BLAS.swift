@@ -2,12 +2,19 @@
 import Glibc
 #endif
 import Foundation
+import Synchronization
 
 /// OpenBLAS, loaded at first use with `dlopen` (the only BLAS entry point of the project).
 ///
 /// Debian's OpenBLAS 0.3.21 does not recognise recent AVX-512 Xeons and silently falls back to kernels about
 /// 5x slower; `OPENBLAS_CORETYPE` fixes that but is read only when the library loads. Loading it ourselves,
 /// after setting the variable on CPUs with AVX-512, makes that reliable in every process (CLI and tests).
+///
+/// OpenBLAS runs single-threaded; a large product is split into column (or row) panels computed on the cores
+/// by our own parallel loop, the one thread pool of the project. OpenBLAS's own workers spin in `sched_yield`
+/// between and after products, taking the core from our kernels (measured: a sixth of a real-size step, and a
+/// T5-XXL encode 3× slower than PyTorch when another process held a core). Each element of C is still one
+/// OpenBLAS dot product over the same K, so the results do not depend on the split.
 public enum BLAS {
     public enum Transpose { case none, transpose }
 
@@ -21,7 +28,6 @@ public enum BLAS {
     private struct Library: @unchecked Sendable {
         let sgemm: SgemmFunction
         let coreName: String
-        let setThreads: SetThreadsFunction?
         /// The dlopen handle, for the LAPACK routines the same library exports (see `LAPACK`).
         let handle: UnsafeMutableRawPointer
     }
@@ -51,9 +57,15 @@ public enum BLAS {
         return dlsym(lib.handle, name)
     }
 
+    /// How many panels a large product is split into (at most the cores; 1 keeps products on the calling
+    /// thread, for commands that keep the other core for other work).
     public static func setThreadCount(_ n: Int) {
-        if case let .success(lib) = library { lib.setThreads?(Int32(n)) }
+        threads.withLock { $0 = max(1, min(n, ProcessInfoCache.activeProcessorCount)) }
     }
+
+    private static let threads = Mutex(ProcessInfoCache.activeProcessorCount)
+    /// Below this many multiply-adds a product stays on one thread (the split's cost is a few microseconds).
+    private static let splitMinimum = 1 << 22
 
     /// C = alpha * op(A) * op(B) + beta * C, row-major; op(A) is m×k, op(B) is k×n, C is m×n.
     public static func sgemm(
@@ -66,8 +78,29 @@ public enum BLAS {
             // There is no slow fallback: callers reach here only after `ensureAvailable()` succeeded.
             preconditionFailure("BLAS.sgemm called although OpenBLAS is unavailable: \(coreDescription)")
         }
-        lib.sgemm(101, transA == .none ? 111 : 112, transB == .none ? 111 : 112,
-                  Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        let (ta, tb) = (transA == .none ? Int32(111) : 112, transB == .none ? Int32(111) : 112)
+        let workers = m * n * k >= splitMinimum ? threads.withLock { $0 } : 1
+        if workers <= 1 {
+            lib.sgemm(101, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            return
+        }
+        // Panels of C: columns when C is wide (op(B)'s columns are B's rows when transposed), else rows.
+        if n >= m {
+            let width = (n + workers - 1) / workers
+            let panel = (width + 15) / 16 * 16
+            parallelChunks(n, minimumChunk: panel) { columns in
+                let bOffset = transB == .none ? columns.lowerBound : columns.lowerBound * ldb
+                lib.sgemm(101, ta, tb, Int32(m), Int32(columns.count), Int32(k), alpha, a, Int32(lda), b + bOffset, Int32(ldb),
+                          beta, c + columns.lowerBound, Int32(ldc))
+            }
+        } else {
+            let height = (m + workers - 1) / workers
+            parallelChunks(m, minimumChunk: height) { rows in
+                let aOffset = transA == .none ? rows.lowerBound * lda : rows.lowerBound
+                lib.sgemm(101, ta, tb, Int32(rows.count), Int32(n), Int32(k), alpha, a + aOffset, Int32(lda), b, Int32(ldb),
+                          beta, c + rows.lowerBound * ldc, Int32(ldc))
+            }
+        }
     }
 
     private static func load() -> Result<Library, NumericsError> {
@@ -92,8 +125,11 @@ public enum BLAS {
            let name = unsafeBitCast(p, to: CoreNameFunction.self)() {
             coreName = String(cString: name)
         }
-        let setThreads = dlsym(handle, "openblas_set_num_threads").map { unsafeBitCast($0, to: SetThreadsFunction.self) }
-        return .success(Library(sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self), coreName: coreName, setThreads: setThreads,
+        // OpenBLAS computes on the calling thread only; `sgemm` spreads large products over the cores.
+        if let setThreads = dlsym(handle, "openblas_set_num_threads") {
+            unsafeBitCast(setThreads, to: SetThreadsFunction.self)(1)
+        }
+        return .success(Library(sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self), coreName: coreName,
                                 handle: handle))
     }
 
