@@ -15,7 +15,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // System libraries (Debian: libarchive-dev, libavcodec-dev, libavformat-dev, libswscale-dev, libsentencepiece-dev, zlib1g-dev).
@@ -55,7 +54,6 @@ let package = Package(
             dependencies: [
                 "Safetensors", "EANumerics", "WeightOps", "Runner",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Resources/page")]
         ),

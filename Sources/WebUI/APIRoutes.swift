@@ -39,13 +39,19 @@ enum APIRoutes {
             return try JSONResponse.response(status)
         }
 
-        router.get("/api/jobs/:id/events") { _, context in
-            let stream = try state.jobs.events(try context.parameters.require("id"))
+        router.get("/api/jobs/:id/events") { request, context in
+            // A reconnecting EventSource sends the last number it saw; a new listener gets the whole log.
+            let lastSeen = request.headers.first(where: { $0.name.canonicalName == "last-event-id" })?.value
+            let after = try lastSeen.map { text in
+                guard let n = Int(text) else { throw APIError.field("Last-Event-ID", "must be an event number") }
+                return n
+            }
+            let stream = try state.jobs.events(try context.parameters.require("id"), after: after)
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
                             body: ResponseBody { writer in
-                                for await status in stream {
-                                    let json = String(decoding: try JSONResponse.data(status), as: UTF8.self)
-                                    try await writer.write(ByteBuffer(string: "event: status\ndata: \(json)\n\n"))
+                                for await event in stream {
+                                    let json = String(decoding: try JSONResponse.data(event.status), as: UTF8.self)
+                                    try await writer.write(ByteBuffer(string: "id: \(event.number)\nevent: status\ndata: \(json)\n\n"))
                                 }
                                 try await writer.finish(nil)
                             })

@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import Safetensors
 
 /// One job at a time (the CPU is the limit), in the order they were asked for. Jobs run on their own thread, off
 /// the server's event loops; each change of a job's status is sent to whoever listens to it.
@@ -13,13 +14,17 @@ final class JobQueue: @unchecked Sendable {
         var status: JobStatus
         let work: Work
         var cancelRequested = false
-        var listeners: [UUID: AsyncStream<JobStatus>.Continuation] = [:]
-        /// Every status published so far (at most `historyLimit`, the newest), so that a listener who connects
-        /// late, a page reloaded mid-run or a slow client, still sees the progress it missed.
-        var history: [JobStatus] = []
+        var listeners: [UUID: AsyncStream<JobEvent>.Continuation] = [:]
+        /// Every status published, numbered from 0 (the newest `logLimit`), for listeners that come late or
+        /// reconnect (SSE's Last-Event-ID).
+        var log: [JobEvent] = []
     }
 
-    private static let historyLimit = 256
+    /// A published status and its number in the job's log.
+    struct JobEvent: Sendable {
+        let number: Int
+        let status: JobStatus
+    }
 
     private let lock = NIOLock()
     private var entries: [String: Entry] = [:]
@@ -31,6 +36,7 @@ final class JobQueue: @unchecked Sendable {
     private let worker = DispatchQueue(label: "ea-weights.serve.jobs", qos: .userInitiated)
     /// Finished jobs kept for listing.
     private let keepFinished = 50
+    private let logLimit = 2000
 
     /// Adds a job; it starts when the jobs before it are done.
     func submit(kind: JobStatus.Kind, work: @escaping Work) throws -> JobStatus {
@@ -41,7 +47,7 @@ final class JobQueue: @unchecked Sendable {
             order.append(id)
             waiting.append(id)
             forgetOldJobs()
-            renumber()
+            renumber()   // publishes the new job's first status, with its position
             return entries[id]!.status
         }
         startNext()
@@ -72,15 +78,13 @@ final class JobQueue: @unchecked Sendable {
         }
     }
 
-    /// The job's statuses so far, the current one last, then each new one; ends when the job is finished.
-    func events(_ id: String) throws -> AsyncStream<JobStatus> {
+    /// The job's statuses after number `after` (all that are kept when nil), then each new one; ends when the
+    /// job is finished.
+    func events(_ id: String, after: Int? = nil) throws -> AsyncStream<JobEvent> {
         try lock.withLock {
             guard let entry = entries[id] else { throw APIError.notFound("no job \(id)") }
-            let (stream, continuation) = AsyncStream<JobStatus>.makeStream(
-                bufferingPolicy: .bufferingNewest(2 * Self.historyLimit))
-            // The current status last (it may repeat the last one published: harmless, and never stale).
-            for status in entry.history { continuation.yield(status) }
-            continuation.yield(entry.status)
+            let (stream, continuation) = AsyncStream<JobEvent>.makeStream()
+            for event in entry.log where event.number > (after ?? -1) { continuation.yield(event) }
             if entry.status.state.isFinished {
                 continuation.finish()
             } else {
@@ -135,8 +139,9 @@ final class JobQueue: @unchecked Sendable {
                     self.publish(id, finished: false)
                 }
             }
+            // Ctrl-C too: `Interruption` then ends the process within its grace period, removing partial outputs.
             let isCancelled: @Sendable () -> Bool = { [weak self] in
-                self?.lock.withLock { self?.entries[id]?.cancelRequested ?? true } ?? true
+                Interruption.isRequested || (self?.lock.withLock { self?.entries[id]?.cancelRequested ?? true } ?? true)
             }
             var final: JobStatus
             let initial = lock.withLock { entries[id]!.status }
@@ -159,14 +164,16 @@ final class JobQueue: @unchecked Sendable {
 
     /// Sends the job's status to its listeners (and ends their streams when it is finished). Called with the lock held.
     private func publish(_ id: String, finished: Bool) {
-        guard let entry = entries[id] else { return }
-        entries[id]?.history.append(entry.status)
-        if entry.history.count >= Self.historyLimit { entries[id]?.history.removeFirst() }
+        guard var entry = entries[id] else { return }
+        let event = JobEvent(number: (entry.log.last?.number ?? -1) + 1, status: entry.status)
+        entry.log.append(event)
+        if entry.log.count > logLimit { entry.log.removeFirst(entry.log.count - logLimit) }
         for continuation in entry.listeners.values {
-            continuation.yield(entry.status)
+            continuation.yield(event)
             if finished { continuation.finish() }
         }
-        if finished { entries[id]?.listeners.removeAll() }
+        if finished { entry.listeners.removeAll() }
+        entries[id] = entry
     }
 
     /// Queue positions after a change, sent to the queued jobs' listeners. Called with the lock held.

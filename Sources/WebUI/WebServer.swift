@@ -1,12 +1,15 @@
 import Foundation
 import Hummingbird
 import Logging
-import ServiceLifecycle
+import Safetensors
 
 /// `ea-weights serve`: EasyAnimate's web UI page and its JSON API on the CPU runner.
 public enum WebServer {
-    /// Serves until SIGINT or SIGTERM; then cancels the jobs and returns once the running one has stopped.
+    /// Serves until SIGINT or SIGTERM, which end the process as they end every command (`Interruption`): the
+    /// running job stops at its next check, and within the grace period the process exits, removing every
+    /// partial output, so an interrupted run leaves nothing in the samples folder.
     public static func run(_ options: ServeOptions) throws {
+        Interruption.install()
         if !ServeOptions.isLoopback(options.host) {
             FileHandle.standardError.write(Data("""
                 warning: serving on \(options.host): anyone who reaches this machine's port \(options.port) can run \
@@ -14,19 +17,22 @@ public enum WebServer {
                 """.utf8))
         }
         let state = try ServerState(options)
+        // A models folder that cannot be read is a one-line error now, not a page that fails later.
+        _ = try ModelCatalog.scan(state.source)
         let app = application(state: state) { port in
             print("ea-weights serve: \(options.pageURL.replacingOccurrences(of: ":\(options.port)/", with: ":\(port)/")) "
                   + "(models: \(state.sourceDescription), samples: \(state.store.folder)); Ctrl-C stops")
+            fflush(stdout)
             if options.openBrowser { openInBrowser(options.pageURL) }
         }
         let outcome = BlockingResult()
         Task {
-            do { try await app.runService() } catch { outcome.set(error) }
+            do { try await app.runService(gracefulShutdownSignals: []) } catch { outcome.set(error) }
             outcome.finish()
         }
         outcome.wait()
         state.jobs.shutdown()
-        if let error = outcome.error { throw error }
+        if let error = outcome.error { throw CannotListen(address: options.pageURL, reason: "\(error)") }
     }
 
     /// The application: the page, the API and the files, behind the address check, every error as JSON.
@@ -43,7 +49,6 @@ public enum WebServer {
         return Application(
             router: router,
             configuration: .init(address: .hostname(state.options.host, port: state.options.port), serverName: "ea-weights"),
-            services: [JobShutdown(jobs: state.jobs)],
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? state.options.port) },
             logger: logger)
     }
@@ -64,14 +69,11 @@ public enum WebServer {
     }
 }
 
-/// Cancels the jobs and ends their event streams when the server starts to shut down, so open event streams
-/// do not hold the shutdown.
-private struct JobShutdown: Service {
-    let jobs: JobQueue
-    func run() async throws {
-        try? await gracefulShutdown()
-        jobs.shutdown()
-    }
+/// The server could not start (the port taken, an address not of this machine).
+struct CannotListen: Error, CustomStringConvertible {
+    let address: String
+    let reason: String
+    var description: String { "cannot serve \(address): \(reason) (another server on that port? choose one with --port)" }
 }
 
 /// The outcome of the server's task, waited for by the command's thread.

@@ -63,8 +63,17 @@ struct SafetyTests {
         for good in ["127.0.0.1:7860", "localhost:7860", "LOCALHOST:7860", "[::1]:7860", "127.0.0.1"] {
             #expect(guardForLoopback.accepts(authority: good), "\(good)")
         }
-        for bad in ["evil.example:7860", "evil.example", "127.0.0.1:7861", "127.0.0.1.evil.example:7860", "localhost:7860@evil", ""] {
+        for bad in ["evil.example:7860", "evil.example", "127.0.0.1:7861", "127.0.0.1.evil.example:7860", "localhost:7860@evil", "",
+                    "192.168.1.20:7860"] {
             #expect(!guardForLoopback.accepts(authority: bad), "\(bad)")
+        }
+        // Bound to every interface: this machine's addresses (any IP literal) and names, never another name.
+        let guardForAll = RequestOriginGuard<BasicRequestContext>(host: "0.0.0.0", port: 7860)
+        for good in ["192.168.1.20:7860", "[fe80::1]:7860", "127.0.0.1:7860", "localhost:7860"] {
+            #expect(guardForAll.accepts(authority: good), "\(good)")
+        }
+        for bad in ["evil.example:7860", "192.168.1.20:7861", "1.2.3.4.evil.example:7860"] {
+            #expect(!guardForAll.accepts(authority: bad), "\(bad)")
         }
     }
 

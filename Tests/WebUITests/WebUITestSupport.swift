@@ -60,7 +60,8 @@ extension TestClientProtocol {
         #expect(response.headers[.contentType] == "text/event-stream")
         return try String(buffer: response.body).components(separatedBy: "\n\n").filter { !$0.isEmpty }.map { block in
             let lines = block.split(separator: "\n")
-            #expect(lines.first == "event: status")
+            #expect(lines.first?.hasPrefix("id: ") == true)
+            #expect(lines.contains("event: status"))
             guard let data = lines.first(where: { $0.hasPrefix("data: ") }) else { throw TestFailure("no data in \(block)") }
             return try JSONDecoder().decode(JobStatus.self, from: Data(data.dropFirst(6).utf8))
         }
