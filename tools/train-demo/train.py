@@ -85,6 +85,8 @@ def encode_text(tok, texts, length: int = 16):
 
 # ---------------------------------------------------------------------------------------------- stages
 def stage_data(a):
+    if os.path.exists(os.path.join(a.work, "latents.json")):
+        os.remove(os.path.join(a.work, "latents.json"))  # new clips, new latents
     for name, clips, seed, outline in (("base", a.clips, a.seed, False), ("outline", a.clips // 4, a.seed + 1, True)):
         d = os.path.join(a.work, "data", name)
         if os.path.exists(d):
@@ -173,6 +175,8 @@ def stage_vae(a):
             log(f"vae step {step}/{a.vae_steps} rec {rec.item():.5f}")
     vae.eval()
     write_latents(a, vae, scale=None)
+    if os.path.exists(os.path.join(a.work, "latents.json")):
+        os.remove(os.path.join(a.work, "latents.json"))
 
 
 def write_latents(a, vae, scale):
@@ -209,10 +213,15 @@ def shape_weights(x: torch.Tensor, gain: float) -> torch.Tensor:
 def finetune_vae_decoder(a, pool):
     """Fine-tunes the init set's decoder (and post_quant_conv) on whole frames and sampled latents; the encoder,
     and so the latent space the init transformer was trained in, stays exactly as it was."""
-    vae = models.AutoencoderKL.from_pretrained(os.path.join(a.init_from, PIXART, "vae"))
+    source = os.path.realpath(os.path.join(a.init_from, PIXART, "vae"))
+    vae = models.AutoencoderKL.from_pretrained(source)
     scale = vae.config.scaling_factor
     vae.eval()
-    write_latents(a, vae, scale)  # the encoder is frozen: the later stages may start now
+    stamp = os.path.join(a.work, "latents.json")  # the latents depend only on the frozen encoder and the data
+    if not (os.path.exists(stamp) and json.load(open(stamp)).get("encoder") == source
+            and os.path.exists(os.path.join(a.work, "latents.pt"))):
+        write_latents(a, vae, scale)  # the encoder is frozen: the later stages may start now
+        json.dump({"encoder": source}, open(stamp, "w"))
     vae.requires_grad_(False)
     params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
     for p in params:
