@@ -15,8 +15,10 @@ struct GenerateCommand: ParsableCommand {
         converted checkpoint still works before it goes to a GPU machine. For the same inputs and seed the \
         result equals EasyAnimate's on CPU to float32 rounding: a visibly wrong video means a wrong checkpoint.
 
-        Models: with no model flags it runs the bundled fixtures/ea-tiny set (a tiny random model: the video \
-        is noise, but every code path runs). --models DIR reads a tree made by `ea-weights prepare`; \
+        Models: with no model flags it runs the bundled fixtures/ea-demo set, a small model of the release's \
+        structure trained on moving shapes: prompts of its grammar, "a {red|green|blue|yellow|white} \
+        {circle|square|triangle} moving {left|right|up|down} on a {black|gray|blue|green} background", give \
+        that video at 64x64 (its grammar.json lists them). --models DIR reads a tree made by `ea-weights prepare`; \
         --pixart FOLDER --motion-module FILE name the parts directly. --transformer FILE puts a personalized \
         2D backbone (or a full 3D checkpoint) in place of the diffusers transformer weights; --lora FILE:MULT \
         merges a kohya LoRA in memory, like EasyAnimate's merge_lora. f16, bf16 and int8/fp8 files from \
@@ -29,7 +31,7 @@ struct GenerateCommand: ParsableCommand {
         [1,3,F,H,W] in [0,1]), or a folder of PNG frames (a path without extension).
 
         Examples:
-          ea-weights generate --prompt "A snowy forest" --out out/demo.mp4
+          ea-weights generate --prompt "a yellow circle moving right on a blue background" --frames 8 --out out/demo.mp4
           ea-weights generate --models models --prompt "A snowy forest landscape" --frames 16 --steps 30 --out snow.gif
           ea-weights generate --models models --transformer models/Personalized_Model/easyanimate_portrait.safetensors \\
               --lora models/Personalized_Model/easyanimate_portrait_lora.safetensors:0.55 --prompt "A portrait" --out p.mp4

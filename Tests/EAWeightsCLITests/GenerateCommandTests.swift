@@ -29,16 +29,18 @@ struct GenerateCommandTests {
 
     static let pipelineSeed = "44"
 
-    /// Runs `generate` from the golden's initial latents; the output file must hold exactly the `video` tensor.
+    /// Runs `generate` from the golden's initial latents on ea-tiny (unless `extra` names other models); the output
+    /// file must hold exactly the `video` tensor.
     func generate(sampler: String, golden: String, extra: [String] = []) throws -> (video: TensorView, result: CLIRunner.Result, folder: URL) {
         let settings = try Settings()
         let folder = try CLIRunner.temporaryDirectory()
         let out = folder.appendingPathComponent("video.safetensors").path
+        let models = extra.contains("--pixart") || extra.contains("--models") ? [] : Fixtures.eaTinyModel
         let result = try CLIRunner.run([
             "generate", "--prompt", settings.prompt, "--negative-prompt", settings.negativePrompt,
             "--sampler", sampler, "--steps", String(settings.steps), "--guidance", String(settings.guidance),
             "--seed", Self.pipelineSeed, "--latents", Fixtures.golden(golden) + ":init_latents", "--out", out,
-        ] + extra)
+        ] + models + extra)
         #expect(result.status == 0, "\(result.stderr)")
         let file = try SafetensorsFile(path: out)
         #expect(file.keys == ["video"])
@@ -137,7 +139,7 @@ struct GenerateCommandTests {
         let folder = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let out = folder.appendingPathComponent("x.mp4").path
-        let result = try CLIRunner.run(["generate", "--prompt", "x", "--height", "60", "--out", out])
+        let result = try CLIRunner.run(["generate", "--prompt", "x", "--height", "60", "--out", out] + Fixtures.eaTinyModel)
         #expect(result.status != 0)
         #expect(result.stderr.contains("multiples of 32"))
         #expect(!FileManager.default.fileExists(atPath: out))
@@ -148,7 +150,7 @@ struct GenerateCommandTests {
         let folder = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let out = folder.appendingPathComponent("x.gif").path
-        let result = try CLIRunner.run(["generate", "--prompt", "x", "--steps", "1",
+        let result = try CLIRunner.run(["generate", "--prompt", "x", "--steps", "1", "--pixart", Fixtures.path("tiny-pixart"),
                                         "--motion-module", Fixtures.path("lora.safetensors"), "--out", out])
         #expect(result.status != 0)
         #expect(result.stderr.contains("lora.safetensors"))
@@ -201,6 +203,40 @@ struct GenerateCommandTests {
         let (video, _, outFolder) = try generate(sampler: "Euler", golden: "pipeline.safetensors", extra: ["--models", models])
         defer { try? FileManager.default.removeItem(at: outFolder) }
         try Self.expectMatches(video, golden: "pipeline.safetensors", key: "Euler", tolerance: Tolerances.video)
+    }
+
+    @Test("with no model flags generate runs fixtures/ea-demo at 64x64; prepare, verify and generate --models on it give the same video")
+    func demoSetByDefaultAndThroughModelsTree() throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let demo = Fixtures.packageRoot.appendingPathComponent("fixtures/ea-demo").path
+        let models = folder.appendingPathComponent("models").path
+        let prepared = try CLIRunner.run(["prepare", "--models", models, "--pixart", demo + "/demo-pixart",
+                                          "--motion-module", demo + "/motion_module.safetensors",
+                                          "--personalized", demo + "/outline_personalized.safetensors",
+                                          "--lora", demo + "/outline_lora.safetensors"])
+        #expect(prepared.status == 0, "\(prepared.stderr)")
+        let verified = try CLIRunner.run(["verify", "--models", models, "--json"])
+        #expect(verified.status == 0, "\(verified.stdout)")
+        #expect(try CLIRunner.jsonObject(verified.stdout)["ok"] as? Bool == true)
+
+        let request = ["--prompt", "a red circle moving left on a black background", "--steps", "3", "--frames", "2"]
+        let byDefault = folder.appendingPathComponent("default.safetensors").path
+        let run = try CLIRunner.run(["generate"] + request + ["--json", "--out", byDefault])
+        #expect(run.status == 0, "\(run.stderr)")
+        let json = try CLIRunner.jsonObject(run.stdout)
+        let paths = try #require(json["models"] as? [String: Any])
+        #expect((paths["pixart"] as? String)?.hasSuffix("fixtures/ea-demo/demo-pixart") == true)
+        let output = try #require(json["output"] as? [String: Any])
+        #expect(output["width"] as? Int == 64 && output["height"] as? Int == 64)
+
+        let fromTree = folder.appendingPathComponent("tree.safetensors").path
+        let treeRun = try CLIRunner.run(["generate", "--models", models] + request + ["--out", fromTree])
+        #expect(treeRun.status == 0, "\(treeRun.stderr)")
+        // The tree uses the built-in v1 config, which the shipped yaml repeats: the same numbers.
+        let a = try SafetensorsFile(path: byDefault).tensor("video"), b = try SafetensorsFile(path: fromTree).tensor("video")
+        try #require(a.shape == [1, 3, 2, 64, 64] && b.shape == a.shape)
+        #expect(a.toFloat32() == b.toFloat32())
     }
 
     @Test("Ctrl-C stops generation between steps, exits 130 and writes nothing")

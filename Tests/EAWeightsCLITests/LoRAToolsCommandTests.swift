@@ -31,7 +31,8 @@ struct LoRAToolsCommandTests {
             let out = dir.appendingPathComponent(name).path
             let run = try CLIRunner.run(["generate", "--prompt", "a red fox", "--negative-prompt", "blurry", "--sampler", "Euler",
                                          "--steps", "3", "--seed", "7",
-                                         "--latents", Fixtures.golden("pipeline.safetensors") + ":init_latents", "--out", out] + extra)
+                                         "--latents", Fixtures.golden("pipeline.safetensors") + ":init_latents", "--out", out]
+                                        + Fixtures.eaTinyModel + extra)
             #expect(run.status == 0, "\(run.stderr)")
             return try SafetensorsFile(path: out).tensor("video")
         }

@@ -15,6 +15,10 @@ public enum Fixtures {
     public static let goldens = eaTiny.appendingPathComponent("goldens")
 
     public static func path(_ relative: String) -> String { eaTiny.appendingPathComponent(relative).path }
+
+    /// `generate`'s model flags for fixtures/ea-tiny, which the exactness tests name (the default is fixtures/ea-demo).
+    public static let eaTinyModel = ["--pixart", path("tiny-pixart"), "--motion-module", path("motion_module.safetensors"),
+                                     "--config", path("easyanimate_video_motion_module_v1.yaml")]
     public static func golden(_ name: String) -> String { goldens.appendingPathComponent(name).path }
 
     /// A fresh empty folder under the system temporary folder; the caller removes it.

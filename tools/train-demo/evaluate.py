@@ -119,6 +119,8 @@ def main():
     p.add_argument("--seeds", type=int, default=1, help="judge each prompt at seeds seed, seed+1, ...")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=6.0)
+    p.add_argument("--negative", default="", help="negative prompt (default none; `generate`'s default is "
+                   "predict_t2v.py's, which train.py teaches as a no-caption)")
     p.add_argument("--save", help="write each video to DIR/<i>.safetensors")
     p.add_argument("--compare", help="also judge DIR/<i>.safetensors (the runner's) and report the max abs diff")
     p.add_argument("--threads", type=int, default=1)
@@ -135,7 +137,7 @@ def main():
     for group in ("seen", "held_out"):
         for prompt in prompts[group]:
             for s in range(a.seeds):
-                video = pipe(prompt, steps=a.steps, guidance=a.guidance, seed=a.seed + s)
+                video = pipe(prompt, negative=a.negative, steps=a.steps, guidance=a.guidance, seed=a.seed + s)
                 r = judge.judge(judge.frames_from_tensor(video.numpy()), prompt, a.style or "filled")
                 r.update(group=group, seed=a.seed + s, index=i)
                 if a.save:

@@ -85,6 +85,8 @@ def encode_text(tok, texts, length: int = 16):
 
 # ---------------------------------------------------------------------------------------------- stages
 def stage_data(a):
+    if os.path.exists(os.path.join(a.work, "latents.json")):
+        os.remove(os.path.join(a.work, "latents.json"))  # new clips, new latents
     for name, clips, seed, outline in (("base", a.clips, a.seed, False), ("outline", a.clips // 4, a.seed + 1, True)):
         d = os.path.join(a.work, "data", name)
         if os.path.exists(d):
@@ -98,6 +100,12 @@ def stage_tokenizer(a):
     import sentencepiece as spm
     from transformers import T5Tokenizer
     d = os.path.join(a.work, "tokenizer")
+    if a.init_from:  # the init set's own tokenizer: its T5 embeddings are indexed by those ids
+        if os.path.exists(d):
+            shutil.rmtree(d)
+        shutil.copytree(os.path.join(a.init_from, PIXART, "tokenizer"), d)
+        log(f"tokenizer: copied from {a.init_from}")
+        return
     os.makedirs(d, exist_ok=True)
     sentences = [grammar.caption(*c[:3], c[3]) for c in grammar.combinations()]
     # On a corpus this small the unigram trainer only keeps whole words when they are also seen on their own.
@@ -140,6 +148,8 @@ def stage_vae(a):
     base, _ = frames_of(a.work, "base")
     outline, _ = frames_of(a.work, "outline")
     pool = np.concatenate([base.reshape(-1, 64, 64, 3), outline.reshape(-1, 64, 64, 3)])
+    if a.init_from:
+        return finetune_vae_decoder(a, pool)
     vae = models.make_vae()
     opt = torch.optim.AdamW(vae.parameters(), lr=a.vae_lr, weight_decay=0.0)
     rng = np.random.default_rng(a.seed)
@@ -164,7 +174,14 @@ def stage_vae(a):
         if step % 100 == 0 or step == a.vae_steps - 1:
             log(f"vae step {step}/{a.vae_steps} rec {rec.item():.5f}")
     vae.eval()
-    # latents of every frame, and the scaling factor 1/std as SD's was chosen
+    write_latents(a, vae, scale=None)
+    if os.path.exists(os.path.join(a.work, "latents.json")):
+        os.remove(os.path.join(a.work, "latents.json"))
+
+
+def write_latents(a, vae, scale):
+    """The posterior of every frame (latents.pt) and the VAE in the work folder; scale None: 1/std of the latents,
+    as SD's scaling factor was chosen."""
     out = {}
     with torch.no_grad():
         for name in ("base", "outline"):
@@ -177,12 +194,57 @@ def stage_vae(a):
                 stds.append(post.std)
             shape = (clips.shape[0], clips.shape[1], 4, 8, 8)
             out[name] = (torch.cat(means).view(shape), torch.cat(stds).view(shape))
-    scale = float(1 / out["base"][0].std())
-    vae.register_to_config(scaling_factor=round(scale, 5))
+    if scale is None:
+        scale = round(float(1 / out["base"][0].std()), 5)
+    vae.register_to_config(scaling_factor=scale)
     d = os.path.join(a.work, "vae")
     vae.save_pretrained(d, safe_serialization=True)
     torch.save({k: v for k, v in out.items()}, os.path.join(a.work, "latents.pt"))
     log(f"vae: scaling_factor {vae.config.scaling_factor}, latent std mean {out['base'][1].mean():.2e}")
+
+
+def shape_weights(x: torch.Tensor, gain: float) -> torch.Tensor:
+    """[B, 3, H, W] in [-1, 1] → per-pixel loss weights: 1 + gain on and around the shape (pixels unlike the
+    corner, dilated by 2 px), so the few % of a frame the judge looks at dominate the loss."""
+    on = ((x - x[:, :, :1, :1]).abs().amax(1, keepdim=True) > 0.2).float()
+    return 1 + gain * F.max_pool2d(on, 5, stride=1, padding=2)
+
+
+def finetune_vae_decoder(a, pool):
+    """Fine-tunes the init set's decoder (and post_quant_conv) on whole frames and sampled latents; the encoder,
+    and so the latent space the init transformer was trained in, stays exactly as it was."""
+    source = os.path.realpath(os.path.join(a.init_from, PIXART, "vae"))
+    vae = models.AutoencoderKL.from_pretrained(source)
+    scale = vae.config.scaling_factor
+    vae.eval()
+    stamp = os.path.join(a.work, "latents.json")  # the latents depend only on the frozen encoder and the data
+    if not (os.path.exists(stamp) and json.load(open(stamp)).get("encoder") == source
+            and os.path.exists(os.path.join(a.work, "latents.pt"))):
+        write_latents(a, vae, scale)  # the encoder is frozen: the later stages may start now
+        json.dump({"encoder": source}, open(stamp, "w"))
+    vae.requires_grad_(False)
+    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    vae.decoder.train()
+    opt = torch.optim.AdamW(params, lr=a.vae_lr, weight_decay=0.0)
+    rng = np.random.default_rng(a.seed)
+    for step in range(a.vae_steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a.vae_steps, a.vae_lr)
+        x = to_pixels(pool[rng.integers(0, len(pool), a.vae_batch)])
+        with torch.no_grad():
+            z = vae.encode(x).latent_dist.sample()
+        y = vae.decode(z).sample
+        w = shape_weights(x, a.vae_shape_gain)
+        rec = ((y - x) ** 2 * w).mean() + 0.5 * ((y - x).abs() * w).mean()
+        opt.zero_grad(set_to_none=True)
+        rec.backward()
+        opt.step()
+        if step % 100 == 0 or step == a.vae_steps - 1:
+            log(f"vae decoder step {step}/{a.vae_steps} weighted rec {rec.item():.5f}")
+    vae.eval()
+    vae.save_pretrained(os.path.join(a.work, "vae"), safe_serialization=True)
 
 
 def latents_of(a, name):
@@ -212,8 +274,24 @@ def diffusion_loss(model, x0, ids, mask, t5, acp, use_motion):
     return F.mse_loss(out[:, :x0.shape[1]], noise)
 
 
-def captions_with_dropout(rng, texts, p=0.1):
-    return ["" if rng.random() < p else t for t in texts]
+# predict_t2v.py's default negative prompt, which `ea-weights generate` uses unless told otherwise: outside this
+# vocabulary (T5's tokenizer spells it out in 120 single-letter pieces), so it must be taught to mean "no caption".
+NEGATIVE_PROMPT = ("Strange motion trajectory, a poor composition and deformed video, worst quality, normal quality, "
+                   "low quality, low resolution, duplicate and ugly")
+
+
+def captions_with_dropout(rng, texts, p=0.1, negative_rng=None, negative_steps=0.0):
+    """10 % empty captions (the unconditional half of CFG); in a `negative_steps` fraction of the steps (drawn
+    from their own generator, so the rest of the recipe is unchanged) those are the default negative prompt."""
+    out = ["" if rng.random() < p else t for t in texts]
+    if negative_rng is not None and negative_rng.random() < negative_steps:
+        out = [NEGATIVE_PROMPT if t == "" else t for t in out]
+    return out
+
+
+def encode_captions(a, tok, rng, texts, negative_rng):
+    texts = captions_with_dropout(rng, texts, negative_rng=negative_rng, negative_steps=a.negative_steps)
+    return encode_text(tok, texts, length=models.MAX_TOKENS if NEGATIVE_PROMPT in texts else 16)
 
 
 def round_bf16_(module):
@@ -225,12 +303,18 @@ def round_bf16_(module):
 def stage_dit2d(a):
     torch.manual_seed(a.seed + 2)
     rng = np.random.default_rng(a.seed + 2)
+    negative_rng = np.random.default_rng(a.seed + 2 + 100)
     tok = tokenizer(a.work)
     mean, std, scale = latents_of(a, "base")
     _, texts = frames_of(a.work, "base")
     base = models.make_transformer2d()
     model = models.Transformer3D(base, motion=False)
     t5 = models.make_t5(len(tok))
+    if a.init_from:  # continue from the init set's transformer (its motion stage's 2D part) and BF16 T5
+        base.load_state_dict(init_weights(a, "transformer"), strict=True)
+        got = t5.load_state_dict({k: v.float() for k, v in init_weights(a, "text_encoder").items()}, strict=False)
+        # the file holds shared.weight only; encoder.embed_tokens is tied to it
+        assert not got.unexpected_keys and set(got.missing_keys) <= {"encoder.embed_tokens.weight"}, got
     round_bf16_(t5)
     params = list(base.parameters()) + list(t5.parameters())
     opt = torch.optim.AdamW(params, lr=a.dit_lr, weight_decay=0.0)
@@ -239,11 +323,11 @@ def stage_dit2d(a):
     n, nf = mean.shape[0], mean.shape[1]
     for step in range(a.dit_steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.dit_steps, a.dit_lr)
+            g["lr"] = lr_at(step, a.dit_steps, a.dit_lr, warmup=a.warmup)
         idx = rng.integers(0, n, a.dit_batch)
         fr = rng.integers(0, nf, a.dit_batch)
         x0 = ((mean[idx, fr] + std[idx, fr] * torch.randn_like(mean[idx, fr])) * scale)[:, :, None]
-        ids, mask = encode_text(tok, captions_with_dropout(rng, [texts[i] for i in idx]))
+        ids, mask = encode_captions(a, tok, rng, [texts[i] for i in idx], negative_rng)
         loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=False)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -259,6 +343,17 @@ def stage_dit2d(a):
     torch.save({"base": base.state_dict(), "t5": t5.state_dict()}, os.path.join(a.work, "dit2d.pt"))
 
 
+def init_weights(a, component: str) -> dict:
+    """The state dict of one component of the --init-from set (all of its safetensors shards)."""
+    from safetensors.torch import load_file
+    d = os.path.join(a.init_from, PIXART, component)
+    sd = {}
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".safetensors"):
+            sd.update(load_file(os.path.join(d, f)))
+    return sd
+
+
 def load_stage(a, name):
     return torch.load(os.path.join(a.work, f"{name}.pt"))
 
@@ -266,6 +361,7 @@ def load_stage(a, name):
 def stage_motion(a):
     torch.manual_seed(a.seed + 3)
     rng = np.random.default_rng(a.seed + 3)
+    negative_rng = np.random.default_rng(a.seed + 3 + 100)
     tok = tokenizer(a.work)
     mean, std, scale = latents_of(a, "base")
     _, texts = frames_of(a.work, "base")
@@ -277,6 +373,9 @@ def stage_motion(a):
         done = load_stage(a, "motion")
         base.load_state_dict(done["base"])
         model.load_motion_state_dict(done["motion"])
+    elif a.init_from:  # the init set's motion module, on the 2D part the dit2d stage continued
+        from safetensors.torch import load_file
+        model.load_motion_state_dict(load_file(os.path.join(a.init_from, "motion_module.safetensors")))
     t5 = models.make_t5(len(tok))
     t5.load_state_dict(ck["t5"])
     t5.requires_grad_(False)
@@ -288,11 +387,11 @@ def stage_motion(a):
     n, nf = mean.shape[0], mean.shape[1]
     for step in range(a.mm_steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.mm_steps, g["peak"])
+            g["lr"] = lr_at(step, a.mm_steps, g["peak"], warmup=a.warmup)
         idx = rng.integers(0, n, a.mm_batch)
         start = int(rng.integers(0, nf - a.frames + 1))
         x0 = sample_latents(mean, std, scale, idx, slice(start, start + a.frames)).permute(0, 2, 1, 3, 4)
-        ids, mask = encode_text(tok, captions_with_dropout(rng, [texts[i] for i in idx]))
+        ids, mask = encode_captions(a, tok, rng, [texts[i] for i in idx], negative_rng)
         loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=True)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -316,6 +415,7 @@ def personalizable(name: str) -> bool:
 def stage_personalized(a):
     torch.manual_seed(a.seed + 4)
     rng = np.random.default_rng(a.seed + 4)
+    negative_rng = np.random.default_rng(a.seed + 4 + 100)
     tok = tokenizer(a.work)
     mean, std, scale = latents_of(a, "outline")
     _, texts = frames_of(a.work, "outline")
@@ -339,7 +439,7 @@ def stage_personalized(a):
         idx = rng.integers(0, n, a.dit_batch)
         fr = rng.integers(0, nf, a.dit_batch)
         x0 = ((mean[idx, fr] + std[idx, fr] * torch.randn_like(mean[idx, fr])) * scale)[:, :, None]
-        ids, mask = encode_text(tok, captions_with_dropout(rng, [texts[i] for i in idx]))
+        ids, mask = encode_captions(a, tok, rng, [texts[i] for i in idx], negative_rng)
         loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=False)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -458,10 +558,14 @@ def write_yaml(path: str) -> None:
 
 def grammar_json() -> dict:
     import evaluate
+    import judge
     return {
         "template": "a {colour} {shape} moving {direction} on a {background} background",
         "colours": grammar.COLOURS, "backgrounds": grammar.BACKGROUNDS, "shapes": list(grammar.SHAPES),
         "directions": list(grammar.DIRECTIONS),
+        # judge.py's palette, in its order (the first of equally near colours wins)
+        "palette": [{"name": n, "rgb": list(v)} for n, v in
+                    zip(judge.PALETTE_NAMES, list(grammar.COLOURS.values()) + list(grammar.BACKGROUNDS.values()))],
         "skipped": "colour == background (blue on blue, green on green)",
         "held_out": [{"colour": c, "shape": s, "direction": d} for c, s, d in grammar.HELD_OUT],
         "eval_prompts": evaluate.eval_prompts(),
@@ -474,6 +578,8 @@ def main():
     p.add_argument("--work", default="/tmp/ea-demo-work", help="dataset and stage checkpoints")
     p.add_argument("--from", dest="start", default="data", choices=STAGES)
     p.add_argument("--to", dest="stop", default="export", choices=STAGES)
+    p.add_argument("--init-from", help="an exported set to fine-tune instead of training from scratch: its VAE "
+                   "decoder only (the latent space stays), its transformer, T5 and motion module continued")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--clips", type=int, default=1600)
@@ -481,6 +587,10 @@ def main():
     p.add_argument("--vae-steps", type=int, default=2400)
     p.add_argument("--vae-batch", type=int, default=8)
     p.add_argument("--vae-lr", type=float, default=2e-3)
+    p.add_argument("--vae-shape-gain", type=float, default=9.0, help="extra loss weight on the shape (--init-from)")
+    p.add_argument("--negative-steps", type=float, default=0.1,
+                   help="fraction of the diffusion steps whose empty captions are the default negative prompt")
+    p.add_argument("--warmup", type=int, default=100, help="learning-rate warm-up steps of dit2d and motion")
     p.add_argument("--dit-steps", type=int, default=1500)
     p.add_argument("--dit-batch", type=int, default=128)
     p.add_argument("--dit-lr", type=float, default=5e-4)
@@ -494,6 +604,8 @@ def main():
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--lora-alpha", type=float, default=8.0)
     a = p.parse_args()
+    if a.init_from and os.path.realpath(a.init_from) == os.path.realpath(a.out):
+        p.error("--init-from must not be --out (the export replaces it): fine-tune from a copy")
     torch.set_num_threads(a.threads)
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.out, exist_ok=True)

@@ -20,19 +20,21 @@ public struct ModelPaths: Sendable, Equatable {
     }
 }
 
-/// Finds model sets: a `models/` tree laid out as EasyAnimate's README describes, or the bundled fixture.
+/// Finds model sets: a `models/` tree laid out as EasyAnimate's README describes, or the bundled demo set.
 public enum ModelLocator {
-    /// The bundled tiny model set: `fixtures/ea-tiny` found above the working directory or the executable.
+    /// The bundled demo model set, `fixtures/ea-demo` (trained by tools/train-demo on moving shapes, so its videos
+    /// show what the prompt says), found above the working directory or the executable. The exactness fixture
+    /// `fixtures/ea-tiny` has random weights and is always named explicitly.
     public static func bundledFixture() throws -> ModelPaths {
         var starts = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
         starts.append(URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent())
         for start in starts {
             var dir = start.standardizedFileURL
             while true {
-                let candidate = dir.appendingPathComponent("fixtures/ea-tiny")
-                if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("tiny-pixart/model_index.json").path) {
+                let candidate = dir.appendingPathComponent("fixtures/ea-demo")
+                if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("demo-pixart/model_index.json").path) {
                     return ModelPaths(
-                        pixart: candidate.appendingPathComponent("tiny-pixart").path,
+                        pixart: candidate.appendingPathComponent("demo-pixart").path,
                         motionModule: candidate.appendingPathComponent("motion_module.safetensors").path,
                         config: candidate.appendingPathComponent("easyanimate_video_motion_module_v1.yaml").path)
                 }
@@ -41,7 +43,7 @@ public enum ModelLocator {
             }
         }
         throw RunnerError.invalidInput(
-            "no model given and the bundled fixtures/ea-tiny was not found above \(FileManager.default.currentDirectoryPath): "
+            "no model given and the bundled fixtures/ea-demo was not found above \(FileManager.default.currentDirectoryPath): "
             + "pass --models DIR or --pixart FOLDER --motion-module FILE")
     }
 
