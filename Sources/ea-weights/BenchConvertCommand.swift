@@ -99,16 +99,16 @@ struct BenchConvertCommand: ParsableCommand {
         try? FileManager.default.removeItem(atPath: output)
         defer { try? FileManager.default.removeItem(atPath: output) }
         try MergeBenchmark.readIntoPageCache([transformer])
-        let run = try BenchMergeCommand.runChild(
-            try BenchMergeCommand.executablePath(),
-            ["convert", transformer, "--to", to, "--group-size", String(groupSize), "--keep-f32", "", "--out", output])
-        guard run.status == 0 else { throw ValidationError("the convert child process failed with status \(run.status)") }
-        var usage = rusage()
-        getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
-        let peak = Int(usage.ru_maxrss) * 1024
+        let run = try ChildProcess.run(
+            try ChildProcess.ownExecutable(),
+            ["convert", transformer, "--to", to, "--group-size", String(groupSize), "--keep-f32", "", "--out", output],
+            reportsPeak: true)
+        guard run.status == 0, let peak = run.peakRSSBytes else {
+            throw ValidationError("the convert child process failed with status \(run.status)")
+        }
         var result = Result(target: to, checkpointBytes: BenchMergeCommand.fileSize(transformer),
                             outputBytes: BenchMergeCommand.fileSize(output), seconds: run.seconds,
-                            cpuSeconds: BenchMergeCommand.seconds(usage.ru_utime) + BenchMergeCommand.seconds(usage.ru_stime),
+                            cpuSeconds: run.cpuSeconds,
                             peakRSSBytes: peak)
         if python {
             try? FileManager.default.removeItem(atPath: output)

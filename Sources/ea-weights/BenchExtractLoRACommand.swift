@@ -120,14 +120,11 @@ struct BenchExtractLoRACommand: ParsableCommand {
         let synthesizeSeconds = Date().timeIntervalSince(start)
         let output = (folder as NSString).appendingPathComponent("extracted.safetensors")
         try MergeBenchmark.readIntoPageCache([base, tuned])
-        let child = try BenchMergeCommand.runChild(try BenchMergeCommand.executablePath(), [
+        let child = try ChildProcess.run(try ChildProcess.ownExecutable(), [
             "extract-lora", base, tuned, "--rank", String(rank), "--min-diff", "0",
-            "--clamp-quantile", String(clampQuantile), "--out", output, "--json"])
-        guard child.status == 0 else { throw ValidationError("the extract-lora child process failed with status \(child.status)") }
-        var usage = rusage()
-        getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
-        let ours = Side(seconds: child.seconds, cpuSeconds: BenchMergeCommand.seconds(usage.ru_utime) + BenchMergeCommand.seconds(usage.ru_stime),
-                        peakRSSBytes: Int(usage.ru_maxrss) * 1024, library: nil, skipped: nil)
+            "--clamp-quantile", String(clampQuantile), "--out", output, "--json"], reportsPeak: true)
+        guard child.status == 0, let peak = child.peakRSSBytes else { throw ValidationError("the extract-lora child process failed with status \(child.status)") }
+        let ours = Side(seconds: child.seconds, cpuSeconds: child.cpuSeconds, peakRSSBytes: peak, library: nil, skipped: nil)
         let report = try? JSONDecoder().decode(LoRAExtractionResult.self, from: child.output)
         let worst = report?.layers.compactMap(\.relativeError).max()
         var result = Result(blocks: blocks, rank: rank, layers: report?.layers.count ?? 0,
@@ -152,7 +149,7 @@ struct BenchExtractLoRACommand: ParsableCommand {
     }
 
     static func runPython(base: String, tuned: String, output: String, rank: Int, quantile: Double, threads: Int) -> Side {
-        guard let run = try? BenchMergeCommand.runChild("/usr/bin/env", ["python3", "-c", PythonExtractLoRAReference.script, base,
+        guard let run = try? ChildProcess.run("/usr/bin/env", ["python3", "-c", PythonExtractLoRAReference.script, base,
                                                                           tuned, output, String(rank), String(quantile),
                                                                           String(threads)]) else {
             return Side(skipped: "python3 could not be started")

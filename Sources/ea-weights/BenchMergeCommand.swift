@@ -127,20 +127,17 @@ struct BenchMergeCommand: ParsableCommand {
         // The merge runs as its own process, exactly as a user runs it, so its peak memory is its own.
         let output = (folder as NSString).appendingPathComponent("merged.safetensors")
         try MergeBenchmark.readIntoPageCache([transformer, lora])
-        let merge = try Self.runChild(try Self.executablePath(), ["merge-lora", transformer, "--lora", lora, "--out", output, "--json"])
-        guard merge.status == 0 else {
+        let merge = try ChildProcess.run(try ChildProcess.ownExecutable(),
+                                         ["merge-lora", transformer, "--lora", lora, "--out", output, "--json"], reportsPeak: true)
+        guard merge.status == 0, let peak = merge.peakRSSBytes else {
             throw ValidationError("the merge child process failed with status \(merge.status)")
         }
-        // Read before any other child runs: the children's maxrss is the largest over all of them.
-        var usage = rusage()
-        getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
         let checkpointBytes = Self.fileSize(transformer)
-        let peak = Int(usage.ru_maxrss) * 1024
         let limit = 0.25
         let report = try? JSONDecoder().decode(LoRAMergeResult.self, from: merge.output).report
         var result = Result(config: config, checkpointBytes: checkpointBytes, loraBytes: Self.fileSize(lora),
                             synthesizeSeconds: synthesizeSeconds, mergeSeconds: merge.seconds, mergePeakRSSBytes: peak,
-                            mergeCPUSeconds: Self.seconds(usage.ru_utime) + Self.seconds(usage.ru_stime),
+                            mergeCPUSeconds: merge.cpuSeconds,
                             peakToCheckpoint: Double(peak) / Double(max(checkpointBytes, 1)), limit: limit,
                             passed: Double(peak) < limit * Double(checkpointBytes), blas: BLAS.coreDescription, report: report)
         if python {
@@ -159,7 +156,7 @@ struct BenchMergeCommand: ParsableCommand {
 
     /// Runs a Python reference (`python3 -c script arguments...`) that prints `PythonMergeReference.Result`'s JSON.
     static func runPythonScript(_ script: String, _ arguments: [String], oursSeconds: Double, oursPeak: Int) -> PythonComparison {
-        guard let run = try? runChild("/usr/bin/env", ["python3", "-c", script] + arguments) else {
+        guard let run = try? ChildProcess.run("/usr/bin/env", ["python3", "-c", script] + arguments) else {
             return PythonComparison(skipped: "python3 could not be started")
         }
         guard run.status == 0, let reply = try? JSONDecoder().decode(PythonMergeReference.Result.self, from: run.output) else {
@@ -172,28 +169,6 @@ struct BenchMergeCommand: ParsableCommand {
         return PythonComparison(library: reply.library, seconds: seconds, peakRSSBytes: peak,
                                 speedup: seconds / max(oursSeconds, 1e-9), memoryRatio: Double(peak) / Double(max(oursPeak, 1)))
     }
-
-    /// Runs a child process to its end; returns its exit status, standard output and wall time.
-    static func runChild(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: Data, seconds: Double) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        let start = Date()
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, data, Date().timeIntervalSince(start))
-    }
-
-    static func executablePath() throws -> String {
-        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
-        if let path = Bundle.main.executablePath { return path }
-        throw ValidationError("cannot find the ea-weights executable to run the merge")
-    }
-
-    static func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
 
     static func fileSize(_ path: String) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0

@@ -17,6 +17,7 @@ struct EAWeights: ParsableCommand {
     /// line, whichever module wrote it: input quoted in a message (a CR/LF of a WARC file, the bytes of a zstd
     /// frame, a tensor name with a newline) is escaped there.
     static func main() {
+        ChildProcess.reportPeakAtExitIfAsked()
         var command: ParsableCommand
         do {
             command = try parseAsRoot()
