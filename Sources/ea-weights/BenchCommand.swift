@@ -13,10 +13,11 @@ struct BenchCommand: ParsableCommand {
           ea-weights bench merge
           ea-weights bench convert --to int8 --python
           ea-weights bench extract-lora --python
+          ea-weights bench transformer --python
           ea-weights bench t5 --python
           ea-weights bench vae --python
         """,
         subcommands: [BenchExtractCommand.self, BenchMergeCommand.self, BenchConvertCommand.self, BenchExtractLoRACommand.self,
-                      BenchT5Command.self, BenchVAECommand.self]
+                      BenchTransformerCommand.self, BenchT5Command.self, BenchVAECommand.self]
     )
 }
