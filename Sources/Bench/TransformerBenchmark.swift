@@ -100,7 +100,9 @@ public enum TransformerBenchmark {
     @discardableResult
     public static func synthesize(in folder: String, config c: Config, progress: ProgressHandler? = nil) throws -> Bool {
         let paths = Paths(folder: folder)
-        let record = try JSONEncoder().encode(c)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys   // the same bytes for the same config, run after run
+        let record = try encoder.encode(c)
         if FileManager.default.contents(atPath: paths.record) == record { return false }
         try? FileManager.default.removeItem(atPath: paths.record)
         try FileManager.default.createDirectory(atPath: paths.transformer, withIntermediateDirectories: true)

@@ -1,4 +1,6 @@
+import Bench
 import Foundation
+import Safetensors
 import Testing
 import TestSupport
 
@@ -59,5 +61,48 @@ struct BenchStageCommandTests {
         let result = try CLIRunner.run(["bench", "vae", "--height", "20"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("multiples of 8"))
+    }
+
+    @Test("bench transformer writes the release's transformer folder, motion module and yaml once, times one CFG step as JSON")
+    func benchTransformer() throws {
+        let dir = try CLIRunner.temporaryDirectory().path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let arguments = ["bench", "transformer", "--blocks", "2", "--channels", "64", "--heads", "4", "--frames", "3",
+                         "--height", "64", "--width", "32", "--dir", dir, "--json"]
+        let first = try CLIRunner.run(arguments)
+        #expect(first.status == 0, "\(first.stderr)")
+        let object = try CLIRunner.jsonObject(first.stdout)
+        #expect(object["stage"] as? String == "transformer")
+        for key in ["seconds", "gflops", "peak_fraction", "peak_anon_mb"] {
+            #expect(object[key] as? Double ?? 0 > 0, "\(key)")
+        }
+        #expect(object["blocks"] as? Int == 2 && object["frames"] as? Int == 3 && object["height"] as? Int == 64)
+        let folder = (dir as NSString).appendingPathComponent("ea-weights-bench-transformer-2x64x4")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+                == ["bench-config.json", "easyanimate_video_motion_module_v1.yaml", "motion_module.safetensors", "transformer"])
+        let motion = (folder as NSString).appendingPathComponent("motion_module.safetensors")
+        let written = try FileManager.default.attributesOfItem(atPath: motion)
+        let second = try CLIRunner.run(arguments)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(written[.modificationDate] as? Date
+                == (try FileManager.default.attributesOfItem(atPath: motion))[.modificationDate] as? Date)
+    }
+
+    @Test("bench transformer's motion module has the release's key names and shapes (those of ea-tiny's, at its size)")
+    func benchMotionModuleMatchesTheRelease() throws {
+        let release = try SafetensorsFile(path: Fixtures.path("motion_module.safetensors"))
+        var config = TransformerBenchmark.Config()
+        config.blocks = 2
+        config.width = 64
+        let synthesized = TransformerBenchmark.motionModuleShapes(config)
+        #expect(synthesized.map(\.name) == release.keys.sorted())
+        #expect(synthesized.map(\.shape) == release.keys.sorted().map { release.info($0)?.shape ?? [] })
+    }
+
+    @Test("bench transformer refuses sizes the model cannot take, in one line")
+    func benchTransformerRefusesBadSizes() throws {
+        let result = try CLIRunner.run(["bench", "transformer", "--height", "48"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("multiples of 32"))
     }
 }
