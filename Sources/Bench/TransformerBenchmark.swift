@@ -14,8 +14,8 @@ public enum TransformerBenchmark {
         public var width = 1152
         public var heads = 16
         public var captionChannels = 4096
-        /// EasyAnimate v1's motion_module_kwargs.
-        public var motionHeads = 8
+        /// The motion module's `block_size` and `temporal_position_encoding_max_len` in EasyAnimate v1's yaml
+        /// (`EasyAnimateConfig.v1`, written beside the weights).
         public var motionBlockSize = 2
         public var positionEncodingLength = 4096
 
@@ -30,7 +30,7 @@ public enum TransformerBenchmark {
         }
 
         enum CodingKeys: String, CodingKey {
-            case blocks, width, heads, captionChannels = "caption_channels", motionHeads = "motion_heads"
+            case blocks, width, heads, captionChannels = "caption_channels"
             case motionBlockSize = "motion_block_size", positionEncodingLength = "position_encoding_length"
         }
     }
@@ -95,7 +95,7 @@ public enum TransformerBenchmark {
         public init(folder: String) { self.folder = folder }
     }
 
-    /// Writes the transformer folder, the motion module and the yaml into `folder`, unless a complete set for
+    /// Writes the transformer folder, the motion module and EasyAnimate v1's yaml into `folder`, unless a complete set for
     /// the same config is there (its record is written last). Returns whether it wrote them.
     @discardableResult
     public static func synthesize(in folder: String, config c: Config, progress: ProgressHandler? = nil) throws -> Bool {
@@ -126,24 +126,7 @@ public enum TransformerBenchmark {
         "out_channels": 8, "patch_size": 2, "sample_size": 64, "upcast_attention": false, "use_linear_projection": false}
         """
         try AtomicOutput.writeFile(Array(json.utf8), to: (paths.transformer as NSString).appendingPathComponent("config.json"))
-        let yaml = """
-        transformer_additional_kwargs:
-          patch_3d: false
-          fake_3d: false
-          basic_block_type: "motionmodule"
-          time_position_encoding_before_transformer: false
-          motion_module_type: "VanillaGrid"
-          motion_module_kwargs:
-            num_attention_heads: \(c.motionHeads)
-            num_transformer_block: 1
-            attention_block_types: ["Temporal_Self", "Temporal_Self"]
-            temporal_position_encoding: true
-            temporal_position_encoding_max_len: \(c.positionEncodingLength)
-            temporal_attention_dim_div: 1
-            block_size: \(c.motionBlockSize)
-
-        """
-        try AtomicOutput.writeFile(Array(yaml.utf8), to: paths.yaml)
+        try AtomicOutput.writeFile(Array(EasyAnimateConfig.v1.yaml.utf8), to: paths.yaml)
         try AtomicOutput.writeFile(Array(record), to: paths.record)
         return true
     }
