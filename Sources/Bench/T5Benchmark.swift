@@ -37,7 +37,7 @@ public enum T5Benchmark {
                                   progress: ProgressHandler? = nil) throws -> Bool {
         let configPath = (folder as NSString).appendingPathComponent("config.json")
         if (try? T5Config(path: configPath)) == c, (try? openStateDict(path: folder)) != nil { return false }
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try BenchFolder.create(folder)
         let tensors = RandomWeights.tensors(shapes(c), dtype: .bf16, seed: 0x7335_1F2C_9D4B_0A61) { name, _ in
             name.hasSuffix("layer_norm.weight")
         }

@@ -105,7 +105,7 @@ public enum TransformerBenchmark {
         let record = try encoder.encode(c)
         if FileManager.default.contents(atPath: paths.record) == record { return false }
         try? FileManager.default.removeItem(atPath: paths.record)
-        try FileManager.default.createDirectory(atPath: paths.transformer, withIntermediateDirectories: true)
+        try BenchFolder.create(paths.transformer)
         let isNorm: (String, [Int]) -> Bool = { name, shape in shape.count == 1 && name.hasSuffix(".weight") && name.contains("norm") }
         try CheckpointStreamer.write(
             to: (paths.transformer as NSString).appendingPathComponent("diffusion_pytorch_model.safetensors"),

@@ -87,7 +87,7 @@ public enum VAEBenchmark {
         let configPath = (folder as NSString).appendingPathComponent("config.json")
         let weights = (folder as NSString).appendingPathComponent("diffusion_pytorch_model.safetensors")
         if (try? VAEConfig(contentsOf: configPath)) == c, (try? SafetensorsFile(path: weights)) != nil { return false }
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try BenchFolder.create(folder)
         let tensors = RandomWeights.tensors(shapes(c), dtype: .f32, seed: 0x5DEE_CE66_D1CE_4E5B) { name, shape in
             name.contains("norm") && shape.count == 1 && name.hasSuffix(".weight")
         }

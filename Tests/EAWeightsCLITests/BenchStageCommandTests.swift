@@ -105,4 +105,18 @@ struct BenchStageCommandTests {
         #expect(result.status != 0)
         #expect(result.stderr.contains("multiples of 32"))
     }
+
+    @Test("a bench stage refuses a --dir it cannot create, naming it, in one line")
+    func benchStageRefusesAnUnusableFolder() throws {
+        let dir = try CLIRunner.temporaryDirectory().path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = (dir as NSString).appendingPathComponent("a-file")
+        FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        for stage in ["transformer", "t5", "vae"] {
+            let result = try CLIRunner.run(["bench", stage, "--dir", file])
+            #expect(result.status != 0, "\(stage)")
+            #expect(result.stderr.contains("\(file)/ea-weights-bench-\(stage)") && result.stderr.contains("Not a directory"), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        }
+    }
 }
