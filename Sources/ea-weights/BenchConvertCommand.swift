@@ -103,9 +103,7 @@ struct BenchConvertCommand: ParsableCommand {
             try ChildProcess.ownExecutable(),
             ["convert", transformer, "--to", to, "--group-size", String(groupSize), "--keep-f32", "", "--out", output],
             reportsPeak: true)
-        guard run.status == 0, let peak = run.peakRSSBytes else {
-            throw ValidationError("the convert child process failed with status \(run.status)")
-        }
+        let peak = try run.succeededPeak("convert")
         var result = Result(target: to, checkpointBytes: BenchMergeCommand.fileSize(transformer),
                             outputBytes: BenchMergeCommand.fileSize(output), seconds: run.seconds,
                             cpuSeconds: run.cpuSeconds,

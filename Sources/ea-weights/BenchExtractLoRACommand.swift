@@ -123,7 +123,7 @@ struct BenchExtractLoRACommand: ParsableCommand {
         let child = try ChildProcess.run(try ChildProcess.ownExecutable(), [
             "extract-lora", base, tuned, "--rank", String(rank), "--min-diff", "0",
             "--clamp-quantile", String(clampQuantile), "--out", output, "--json"], reportsPeak: true)
-        guard child.status == 0, let peak = child.peakRSSBytes else { throw ValidationError("the extract-lora child process failed with status \(child.status)") }
+        let peak = try child.succeededPeak("extract-lora")
         let ours = Side(seconds: child.seconds, cpuSeconds: child.cpuSeconds, peakRSSBytes: peak, library: nil, skipped: nil)
         let report = try? JSONDecoder().decode(LoRAExtractionResult.self, from: child.output)
         let worst = report?.layers.compactMap(\.relativeError).max()

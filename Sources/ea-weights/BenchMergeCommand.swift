@@ -129,9 +129,7 @@ struct BenchMergeCommand: ParsableCommand {
         try MergeBenchmark.readIntoPageCache([transformer, lora])
         let merge = try ChildProcess.run(try ChildProcess.ownExecutable(),
                                          ["merge-lora", transformer, "--lora", lora, "--out", output, "--json"], reportsPeak: true)
-        guard merge.status == 0, let peak = merge.peakRSSBytes else {
-            throw ValidationError("the merge child process failed with status \(merge.status)")
-        }
+        let peak = try merge.succeededPeak("merge-lora")
         let checkpointBytes = Self.fileSize(transformer)
         let limit = 0.25
         let report = try? JSONDecoder().decode(LoRAMergeResult.self, from: merge.output).report

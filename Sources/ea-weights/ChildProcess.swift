@@ -10,6 +10,15 @@ struct ChildRun {
     var cpuSeconds: Double
     /// The child's VmHWM as it reported it (ea-weights children only; nil for others).
     var peakRSSBytes: Int?
+
+    /// The peak memory of an ea-weights child (`command`) that succeeded; otherwise why it did not.
+    func succeededPeak(_ command: String) throws -> Int {
+        guard status == 0 else { throw BenchError.failed(path: command, reason: "the child process failed with status \(status)") }
+        guard let peakRSSBytes else {
+            throw BenchError.failed(path: command, reason: "the child process did not report its peak memory (no /proc/self/status?)")
+        }
+        return peakRSSBytes
+    }
 }
 
 /// How the benches run ea-weights (and Python) as a user runs them, in a process of its own.
