@@ -145,6 +145,25 @@ struct ArchiveNameCommandTests {
         #expect(result.stderr.contains("refusing entry 'top/evil\\x00.txt': its pax path holds a NUL byte"), "\(result.stderr)")
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: models)) ?? []).isEmpty)
     }
+
+    @Test("a pax record whose length is too short to hold its own key is reported as a damaged header, not a crash")
+    func paxRecordLengthTooShort() throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { AtomicOutput.removeTree(folder.path) }
+        // "19 path=top/ok.txt\n" with its length made 3: the record would end before its key does.
+        var pax = TarFormat.paxHeader([("path", Array("top/ok.txt".utf8))])
+        pax.replaceSubrange(512..<514, with: Array("03".utf8))
+        let bytes = pax + TarFormat.header(name: "top/ok.txt", type: .file, size: 2) + Array("hi".utf8)
+            + [UInt8](repeating: 0, count: TarFormat.padding(forSize: 2)) + TarFormat.endOfArchive
+        let archive = folder.appendingPathComponent("short-pax.tar").path
+        try Data(bytes).write(to: URL(fileURLWithPath: archive))
+        let models = folder.appendingPathComponent("models").path
+        let result = try CLIRunner.run(["extract", archive, "--to", models, "--any-layout"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("short-pax.tar: the archive is corrupt"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: models)) ?? []).isEmpty)
+    }
 }
 
 /// A download that went wrong, saved under the weights' name, is named as what it is by every reader, for single
