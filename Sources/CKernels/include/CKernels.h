@@ -34,7 +34,16 @@ void eaw_quantize_f8e4m3(const float *w, size_t n, float inverse_scale, float sc
 void eaw_widen_bf16(const void *src, float *dst, size_t n);
 void eaw_widen_f16(const void *src, float *dst, size_t n);
 
+/// In place: tanh-approximated GELU (PyTorch's `approximate="tanh"`), SiLU `x / (1 + exp(-x))`, and
+/// `x[i] = exp(x[i] - shift)` returning the sum (a softmax row's numerator and denominator).
+void eaw_gelu_tanh(float *x, size_t n);
+void eaw_silu(float *x, size_t n);
+float eaw_exp_shifted_sum(float *x, size_t n, float shift);
+
 /// The portable versions, whatever the processor (the tests compare the two).
+void eaw_gelu_tanh_portable(float *x, size_t n);
+void eaw_silu_portable(float *x, size_t n);
+float eaw_exp_shifted_sum_portable(float *x, size_t n, float shift);
 void eaw_widen_bf16_portable(const void *src, float *dst, size_t n);
 void eaw_widen_f16_portable(const void *src, float *dst, size_t n);
 void eaw_block_absmax_row_portable(const float *w, size_t cols, size_t group, float *amax);

@@ -84,11 +84,19 @@ public enum Kernels {
 
     // MARK: Activations
 
-    public static func silu(_ a: inout Tensor) { map(&a) { $0 / (1 + expf(-$0)) } }
+    public static func silu(_ a: inout Tensor) { chunked(&a, ActivationKernels.silu) }
 
     /// GELU with the tanh approximation (PyTorch `approximate="tanh"`, T5's `gelu_new`).
-    public static func geluTanh(_ a: inout Tensor) {
-        map(&a) { x in 0.5 * x * (1 + tanhf(0.7978845608028654 * (x + 0.044715 * x * x * x))) }
+    public static func geluTanh(_ a: inout Tensor) { chunked(&a, ActivationKernels.geluTanh) }
+
+    /// Runs an in-place array kernel over `a` on both cores.
+    private static func chunked(_ a: inout Tensor, _ kernel: (UnsafeMutableBufferPointer<Float>, Bool) -> Void) {
+        a.withUnsafeMutableBufferPointer { ap in
+            let ap = ap
+            withoutActuallyEscaping(kernel) { kernel in
+                parallelChunks(ap.count) { r in kernel(UnsafeMutableBufferPointer(rebasing: ap[r]), false) }
+            }
+        }
     }
 
     /// Exact GELU (PyTorch's default): x · Φ(x).
@@ -105,8 +113,7 @@ public enum Kernels {
             var m = -Float.infinity
             for i in 0..<n where row[i] > m { m = row[i] }
             if m == -.infinity { for i in 0..<n { row[i] = 0 }; continue }
-            var sum: Float = 0
-            for i in 0..<n { let e = expf(row[i] - m); row[i] = e; sum += e }
+            let sum = ActivationKernels.expShiftedSum(UnsafeMutableBufferPointer(start: row, count: n), shift: m)
             let inv = 1 / sum
             for i in 0..<n { row[i] *= inv }
         }
