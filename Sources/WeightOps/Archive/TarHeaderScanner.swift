@@ -102,7 +102,7 @@ struct TarHeaderScanner {
         while offset < payload.count {
             guard let space = payload[offset...].firstIndex(of: UInt8(ascii: " ")),
                   let length = Int(String(decoding: payload[offset..<space], as: UTF8.self)),
-                  length >= space - offset + 2, offset + length <= payload.count   // room for the space and "\n"
+                  length >= space - offset + 2, length <= payload.count - offset   // room for " " and "\n"; no overflow
             else { return nil }   // malformed records are libarchive's to report
             let record = payload[(space + 1)..<(offset + length - 1)]
             if let equals = record.firstIndex(of: UInt8(ascii: "=")) {
