@@ -56,7 +56,8 @@ struct TarHeaderScanner {
                     continue
                 }
                 zeroBlocks = 0
-                guard let size = Self.size(block) else { state = .ended; continue }   // libarchive names the damage
+                // libarchive names the damage; a size within a block of Int64.max would overflow with its padding.
+                guard let size = Self.size(block), size <= Int64.max - 512 else { state = .ended; continue }
                 let padding = (512 - size % 512) % 512
                 let kind = block[156]
                 if [UInt8(ascii: "x"), UInt8(ascii: "g"), UInt8(ascii: "L"), UInt8(ascii: "K")].contains(kind), size > 0 {
