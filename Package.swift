@@ -70,8 +70,8 @@ let package = Package(
         .executableTarget(name: "ea-weights-fuzz", dependencies: ["FuzzTargets"]),
 
         .target(name: "TestSupport", dependencies: ["Safetensors", "CFFmpeg"], path: "Tests/Support"),
-        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "CKernels"]),
-        .testTarget(name: "EANumericsTests", dependencies: ["EANumerics"]),
+        .testTarget(name: "SafetensorsTests", dependencies: ["TestSupport", "Safetensors", "CKernels"]),
+        .testTarget(name: "EANumericsTests", dependencies: ["TestSupport", "EANumerics"]),
         .testTarget(name: "WeightOpsTests", dependencies: ["TestSupport", "WeightOps", "Safetensors", "Bench"]),
         .testTarget(name: "RunnerTests", dependencies: ["TestSupport", "Runner", "Safetensors", "EANumerics", "WeightOps"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["TestSupport", "FuzzTargets"]),

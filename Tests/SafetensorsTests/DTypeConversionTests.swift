@@ -1,6 +1,7 @@
 import CKernels
 import Testing
 import Safetensors
+import TestSupport
 
 /// F32 → (F16, BF16, F8_E4M3, F8_E5M2) as PyTorch's CPU `.to(dtype)` gives them: F16 from the F16C instruction
 /// c10::Half uses on x86-64 (`_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT)`), BF16 from c10 `round_to_nearest_even`,
@@ -250,17 +251,4 @@ func decode(_ bytes: [UInt8], as dtype: DType, offset: Int = 0) -> [Float] {
         out.withUnsafeMutableBufferPointer { DTypeConversion.decode(UnsafeRawBufferPointer(rebasing: raw[offset...]), dtype: dtype, into: $0) }
     }
     return out
-}
-
-/// A small deterministic generator (SplitMix64) for test inputs.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

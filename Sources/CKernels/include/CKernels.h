@@ -16,6 +16,9 @@ typedef struct {
 /// 1 when the AVX-512 versions run on this processor (for reports).
 int eaw_kernels_use_avx512(void);
 
+/// 1 when the int8 matmul runs on AVX-512 VNNI here.
+int eaw_kernels_use_vnni(void);
+
 /// For one row of `cols` values in groups of `group`: `amax[j] = max(amax[j], max |w| of group j)`, on the
 /// sign-cleared bit patterns (so a NaN wins, as it makes the scale NaN).
 void eaw_block_absmax_row(const float *w, size_t cols, size_t group, float *amax);
@@ -40,6 +43,26 @@ void eaw_gelu_tanh(float *x, size_t n);
 void eaw_silu(float *x, size_t n);
 float eaw_exp_shifted_sum(float *x, size_t n, float shift);
 
+/// The int8 matmul y[m, n] = Σ_k x[m, k] · w[n, k] (+ bias[n]) of `--compute int8`, in two passes:
+///
+/// `eaw_int8_quantize_rows` quantizes rows row_begin ..< row_end of x (`rows` × `cols`, row stride `ldx`) per
+/// group of `group` columns (a multiple of 4; the last group may be shorter): scale = max |x| / 127,
+/// q = round_half_even(x / scale), packed for the matmul into `packed` (eaw_int8_packed_bytes(rows, cols)) and
+/// `scales` (eaw_int8_packed_scales(rows, cols, group)). row_begin is a multiple of 16; rows up to the next
+/// multiple of 16 past `rows` are padding and must be quantized too (they give zeros).
+///
+/// `eaw_int8_gemm` computes output columns n_begin ..< n_end from those and w (`cols` signed bytes per row,
+/// row stride `ldw`; bytes up to the next multiple of 4 past `cols` must be readable), whose scale for row n
+/// and group g is w_scales[(n / scale_rows) · groups + g], and w_sums from eaw_int8_weight_sums. `bias` may be NULL.
+size_t eaw_int8_packed_bytes(size_t rows, size_t cols);
+size_t eaw_int8_packed_scales(size_t rows, size_t cols, size_t group);
+void eaw_int8_weight_sums(const int8_t *w, size_t rows, size_t cols, size_t ldw, size_t group, int32_t *sums);
+void eaw_int8_quantize_rows(const float *x, size_t rows, size_t cols, size_t ldx, size_t group, size_t row_begin,
+                            size_t row_end, uint8_t *packed, float *scales);
+void eaw_int8_gemm(const uint8_t *packed, const float *x_scales, size_t rows, size_t cols, size_t group,
+                   const int8_t *w, size_t ldw, const float *w_scales, size_t scale_rows, const int32_t *w_sums,
+                   const float *bias, float *y, size_t ldy, size_t n_begin, size_t n_end);
+
 /// The portable versions, whatever the processor (the tests compare the two).
 void eaw_gelu_tanh_portable(float *x, size_t n);
 void eaw_silu_portable(float *x, size_t n);
@@ -51,5 +74,11 @@ void eaw_quantize_int8_row_portable(const float *w, size_t cols, size_t group, c
                                     eaw_quantization_error *error);
 void eaw_quantize_f8e4m3_portable(const float *w, size_t n, float inverse_scale, float scale, uint8_t *q,
                                   eaw_quantization_error *error);
+void eaw_int8_quantize_rows_portable(const float *x, size_t rows, size_t cols, size_t ldx, size_t group,
+                                     size_t row_begin, size_t row_end, uint8_t *packed, float *scales);
+void eaw_int8_gemm_portable(const uint8_t *packed, const float *x_scales, size_t rows, size_t cols, size_t group,
+                            const int8_t *w, size_t ldw, const float *w_scales, size_t scale_rows,
+                            const int32_t *w_sums, const float *bias, float *y, size_t ldy, size_t n_begin,
+                            size_t n_end);
 
 #endif

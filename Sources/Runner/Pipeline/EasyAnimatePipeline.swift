@@ -17,12 +17,15 @@ public final class EasyAnimatePipeline {
     public let loraReport: LoRAMergeReport?
     /// Pixels per latent cell: 2^(VAE levels − 1).
     public let vaeScaleFactor: Int
+    /// How the transformer's Linear layers multiply (T5 and the VAE always compute in float32).
+    public let compute: ComputePrecision
 
     /// Loads every component through its model's loader (`T5Encoder.load`, `Transformer3D.load`,
     /// `VAEDecoder.load`), which checks OpenBLAS first and that each weight file holds exactly what the model binds.
-    public init(paths: ModelPaths, loras: [LoRASpec] = []) throws {
+    public init(paths: ModelPaths, loras: [LoRASpec] = [], compute: ComputePrecision = .f32) throws {
         try ModelLocator.validate(paths)
         self.paths = paths
+        self.compute = compute
         let folder = URL(fileURLWithPath: paths.pixart)
         func component(_ name: String) -> String { folder.appendingPathComponent(name).path }
 
@@ -51,7 +54,8 @@ public final class EasyAnimatePipeline {
                                     layers: [textEncoderDict] + (merged.textEncoder.map { [$0] } ?? []))
         textEncoder = try T5Encoder.load(textStore, config: T5Config(path: component("text_encoder")))
         let transformerStore = WeightStore(name: transformerDict.path, layers: layers + (merged.transformer.map { [$0] } ?? []))
-        transformer = try Transformer3D.load(transformerStore, config: transformerConfig, motionModuleSource: paths.motionModule)
+        transformer = try Transformer3D.load(transformerStore, config: transformerConfig, motionModuleSource: paths.motionModule,
+                                             compute: compute)
         vae = try VAEDecoder.load(folder: component("vae"))
         vaeScaleFactor = vae.config.spatialScale
     }

@@ -20,17 +20,20 @@ public struct Transformer3D: Sendable {
 
     /// Builds the transformer from `weights`: every weight of `config`'s model must be there with its shape, and
     /// nothing else; motion-module weights that do not fit are reported as such, naming `motionModuleSource`
-    /// (default: the store's name).
-    public static func load(_ weights: WeightStore, config: PixArtConfig, motionModuleSource: String? = nil) throws -> Transformer3D {
-        try weights.load { try Transformer3D($0, config: config, motionSource: motionModuleSource ?? weights.name) }
+    /// (default: the store's name). With `compute` `.int8` the Linear layers multiply in int8 (`Int8Weight`).
+    public static func load(_ weights: WeightStore, config: PixArtConfig, motionModuleSource: String? = nil,
+                            compute: ComputePrecision = .f32) throws -> Transformer3D {
+        try weights.load(compute: compute) { try Transformer3D($0, config: config, motionSource: motionModuleSource ?? weights.name) }
     }
 
     /// The 3D model as EasyAnimate assembles it: the 2D `backbone` (diffusers transformer weights or a
     /// personalized backbone) with `motionModule` (e.g. easyanimate_v1_mm.safetensors) loaded over it.
-    public static func load(config: PixArtConfig, backbone: StateDict, motionModule: StateDict?) throws -> Transformer3D {
+    public static func load(config: PixArtConfig, backbone: StateDict, motionModule: StateDict?,
+                            compute: ComputePrecision = .f32) throws -> Transformer3D {
         let layers = [backbone] + (motionModule.map { [$0] } ?? [])
         let name = motionModule.map { "\(backbone.path) with \($0.path)" } ?? backbone.path
-        return try load(WeightStore(name: name, layers: layers), config: config, motionModuleSource: motionModule?.path)
+        return try load(WeightStore(name: name, layers: layers), config: config, motionModuleSource: motionModule?.path,
+                        compute: compute)
     }
 
     private init(_ root: WeightScope, config: PixArtConfig, motionSource: String) throws {

@@ -26,7 +26,7 @@ public final class WeightStore: @unchecked Sendable {
         self.init(name: dict.path, layers: [dict])
     }
 
-    public var root: WeightScope { WeightScope(store: self, prefix: "") }
+    public var root: WeightScope { WeightScope(store: self, prefix: "", compute: .f32) }
 
     public func scope(_ prefix: String) -> WeightScope { root.scope(prefix) }
 
@@ -119,9 +119,11 @@ public final class WeightStore: @unchecked Sendable {
     /// The one loading path of every model: OpenBLAS is checked first (a missing library is a one-line error
     /// before any compute), `bind` takes the model's weights from the root scope, and then every key it left
     /// unbound is an error unless `ignoring` accepts it (weights a model leaves out on purpose, named by it).
-    func load<Model>(ignoring: (String) -> Bool = { _ in false }, _ bind: (WeightScope) throws -> Model) throws -> Model {
+    /// `compute` is how the model's Linear layers multiply (see `WeightScope.compute`).
+    func load<Model>(ignoring: (String) -> Bool = { _ in false }, compute: ComputePrecision = .f32,
+                     _ bind: (WeightScope) throws -> Model) throws -> Model {
         try BLAS.ensureAvailable()
-        let model = try bind(root)
+        let model = try bind(WeightScope(store: self, prefix: "", compute: compute))
         try requireAllConsumed(ignoring: ignoring)
         return model
     }
@@ -132,9 +134,12 @@ public final class WeightStore: @unchecked Sendable {
 public struct WeightScope: Sendable {
     public let store: WeightStore
     public let prefix: String
+    /// How the Linear layers bound under this scope multiply: `.int8` quantizes their weights at load (or reads
+    /// an int8 file's bytes in place) for the int8 matmul.
+    public let compute: ComputePrecision
 
     public func scope(_ name: String) -> WeightScope {
-        WeightScope(store: store, prefix: prefix + name + ".")
+        WeightScope(store: store, prefix: prefix + name + ".", compute: compute)
     }
 
     public func scope(_ index: Int) -> WeightScope { scope(String(index)) }
