@@ -1,9 +1,8 @@
 import Foundation
 import Runner
 
-/// Two runs' exact frames (float32 [1, 3, F, H, W] in [0, 1]) compared frame by frame: the largest absolute
-/// difference of any channel of any pixel, and the PSNR with peak 1 (as `skimage.metrics.peak_signal_noise_ratio`
-/// with `data_range=1`); and a heat map of where they differ.
+/// Two runs' exact frames (float32 [1, 3, F, H, W] in [0, 1]) compared frame by frame (`VideoDifference`), and a
+/// heat map of where they differ.
 struct FrameComparison: Encodable, Sendable {
     struct Frame: Encodable, Sendable, Equatable {
         let index: Int
@@ -27,30 +26,12 @@ struct FrameComparison: Encodable, Sendable {
     }
 
     init(a: String, b: String, videoA: Tensor, videoB: Tensor) {
-        let (count, height, width) = Self.dimensions(videoA)
-        let plane = height * width
-        var frames: [Frame] = []
-        let x = videoA.storage, y = videoB.storage
-        for f in 0..<count {
-            var maxAbs: Float = 0
-            var sumAbs = 0.0, sumSquares = 0.0
-            for c in 0..<3 {
-                let base = (c * count + f) * plane
-                for i in base..<(base + plane) {
-                    let d = abs(x[i] - y[i])
-                    maxAbs = max(maxAbs, d.isNaN ? .infinity : d)
-                    sumAbs += Double(d)
-                    sumSquares += Double(d) * Double(d)
-                }
-            }
-            let values = Double(3 * plane)
-            let mse = sumSquares / values
-            frames.append(Frame(index: f, maxAbs: Double(maxAbs), meanAbs: sumAbs / values,
-                                psnr: mse > 0 ? 10 * log10(1 / mse) : nil))
+        let (_, height, width) = Self.dimensions(videoA)
+        frames = VideoDifference.perFrame(videoA, videoB).enumerated().map { f, d in
+            Frame(index: f, maxAbs: d.maxAbs, meanAbs: d.meanAbs, psnr: d.psnr)
         }
         self.a = a
         self.b = b
-        self.frames = frames
         self.width = width
         self.height = height
         self.scale = frames.map(\.maxAbs).max() ?? 0

@@ -24,6 +24,12 @@ struct GenerateCommand: ParsableCommand {
         merges a kohya LoRA in memory, like EasyAnimate's merge_lora. f16, bf16 and int8/fp8 files from \
         `ea-weights convert` load directly.
 
+        Compute: --compute int8 multiplies the transformer's Linear layers in int8 (the weights of an int8 file \
+        from `convert --to int8` as they are, other weights quantized at load as convert would; activations \
+        quantized per row at each call; AVX-512 VNNI where the processor has it), T5 and the VAE stay float32. It is \
+        faster and approximate: --compare-f32 runs the same request in float32 afterwards and reports how far the \
+        int8 video is from it (max abs difference and PSNR).
+
         Randomness: one PyTorch-compatible CPU generator seeded with --seed draws the initial latents and the \
         samplers' noise; --latents FILE[:KEY] reads the initial noise from a safetensors file instead.
 
@@ -33,6 +39,7 @@ struct GenerateCommand: ParsableCommand {
         Examples:
           ea-weights generate --prompt "a yellow circle moving right on a blue background" --frames 8 --out out/demo.mp4
           ea-weights generate --models models --prompt "A snowy forest landscape" --frames 16 --steps 30 --out snow.gif
+          ea-weights generate --prompt "a red square moving down on a black background" --compute int8 --compare-f32 --out int8.mp4
           ea-weights generate --models models --transformer models/Personalized_Model/easyanimate_portrait.safetensors \\
               --lora models/Personalized_Model/easyanimate_portrait_lora.safetensors:0.55 --prompt "A portrait" --out p.mp4
         """
@@ -81,10 +88,17 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The video: .mp4, .gif, .safetensors, or a folder for PNG frames.", valueName: "path"))
     var out: String
 
+    @Option(help: ArgumentHelp("How the transformer multiplies: f32 (exact) or int8 (faster, approximate). (default: f32)", valueName: "f32|int8"))
+    var compute: ComputePrecision = .f32
+
+    @Flag(help: "With --compute int8: run the same request in float32 too and report the difference of the videos.")
+    var compareF32 = false
+
     @Flag(help: "Print a JSON summary (stages, timings, output) for scripts.")
     var json = false
 
     func validate() throws {
+        if compareF32 && compute != .int8 { throw ValidationError("--compare-f32 compares a --compute int8 run with float32; give --compute int8") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let fps, fps < 1 { throw ValidationError("--fps must be at least 1") }
         _ = try VideoOutput.format(of: out)
@@ -106,17 +120,45 @@ struct GenerateCommand: ParsableCommand {
         let loadStart = Date()
         let paths = try models.resolve()
         let specs = loras.map { LoRASpec(parsing: $0) }
-        display.begin("loading models")
-        let pipeline = try EasyAnimatePipeline(paths: paths, loras: specs)
-        display.end()
-        var summary = GenerationSummary(paths: paths, blasCore: BLAS.coreDescription)
-        summary.stages.append(.init(stage: PipelineStage.loading.rawValue, seconds: Date().timeIntervalSince(loadStart)))
-        summary.lora = pipeline.loraReport?.lines
-
         let request = GenerationRequest(
             prompt: prompt, negativePrompt: negativePrompt, sampler: sampler, steps: steps, guidanceScale: guidance,
             seed: seed, initialLatents: try latents.map { try Self.readLatents($0) },
             frames: frames, height: height, width: width, fps: fps)
+        var summary = GenerationSummary(paths: paths, blasCore: BLAS.coreDescription, compute: compute)
+        let video = try generate(paths: paths, loras: specs, request: request, display: display, loadStart: loadStart,
+                                 summary: &summary)
+        let writeStart = Date()
+        let format = try VideoOutput.write(video: video, fps: request.fps, to: out)
+        summary.stages.append(.init(stage: "write", seconds: Date().timeIntervalSince(writeStart)))
+        summary.output = .init(path: out, format: format.rawValue, frames: video.shape[2], height: video.shape[3],
+                               width: video.shape[4], fps: request.fps)
+        summary.request = .init(prompt: request.prompt, negativePrompt: request.negativePrompt, sampler: request.sampler.rawValue,
+                                steps: request.steps, guidance: request.guidanceScale, seed: request.seed, latents: latents)
+        if compareF32 {
+            // The int8 pipeline is gone by now: the float32 one loads in its place.
+            display.begin("f32 check: loading models")
+            let reference = try EasyAnimatePipeline(paths: paths, loras: specs, compute: .f32)
+            display.end()
+            let f32 = try reference.generate(request, isCancelled: { Interruption.isRequested }) { event in
+                switch event {
+                case let .stageStarted(stage): display.begin("f32 check: " + stage.rawValue)
+                case let .progress(_, done, total): display.update(done: done, total: total)
+                case .stageFinished: display.end()
+                }
+            }
+            summary.comparison = .init(reference: ComputePrecision.f32.rawValue, difference: VideoDifference(video, f32))
+        }
+        return summary
+    }
+
+    /// Loads the pipeline in `compute` and runs `request`, recording the stages and buffers in `summary`.
+    private func generate(paths: ModelPaths, loras specs: [LoRASpec], request: GenerationRequest, display: StageDisplay,
+                          loadStart: Date, summary: inout GenerationSummary) throws -> Tensor {
+        display.begin("loading models")
+        let pipeline = try EasyAnimatePipeline(paths: paths, loras: specs, compute: compute)
+        display.end()
+        summary.stages.append(.init(stage: PipelineStage.loading.rawValue, seconds: Date().timeIntervalSince(loadStart)))
+        summary.lora = pipeline.loraReport?.lines
 
         let pool = BufferPool.current
         var afterFirstStep: BufferPool.Statistics?, beforeLastStep: BufferPool.Statistics?, afterDenoising: BufferPool.Statistics?
@@ -141,14 +183,7 @@ struct GenerateCommand: ParsableCommand {
                                 allocatedByLastStep: beforeLastStep.flatMap { before in
                                     afterDenoising.map { $0.freshAllocations - before.freshAllocations }
                                 })
-        let writeStart = Date()
-        let format = try VideoOutput.write(video: video, fps: request.fps, to: out)
-        summary.stages.append(.init(stage: "write", seconds: Date().timeIntervalSince(writeStart)))
-        summary.output = .init(path: out, format: format.rawValue, frames: video.shape[2], height: video.shape[3],
-                               width: video.shape[4], fps: request.fps)
-        summary.request = .init(prompt: request.prompt, negativePrompt: request.negativePrompt, sampler: request.sampler.rawValue,
-                                steps: request.steps, guidance: request.guidanceScale, seed: request.seed, latents: latents)
-        return summary
+        return video
     }
 
     /// `FILE[:KEY]`: the tensor KEY, or the file's only tensor.
@@ -169,6 +204,8 @@ struct GenerateCommand: ParsableCommand {
         return Tensor(shape: view.shape, storage: view.toFloat32())
     }
 }
+
+extension ComputePrecision: ExpressibleByArgument {}
 
 /// Where the model comes from, shared by commands that load a whole pipeline.
 struct ModelOptions: ParsableArguments {
@@ -224,24 +261,30 @@ struct GenerationSummary: Encodable {
         let seed: UInt64; let latents: String?
     }
 
+    /// A run against the same request in another precision (`--compare-f32`).
+    struct Comparison: Encodable { let reference: String; let difference: VideoDifference }
+
     let paths: ModelPaths
     let blasCore: String
+    let compute: ComputePrecision
     var stages: [Stage] = []
     var lora: [String]?
     var output: Output?
     var request: Request?
     var buffers: Buffers?
+    var comparison: Comparison?
 
-    init(paths: ModelPaths, blasCore: String) {
+    init(paths: ModelPaths, blasCore: String, compute: ComputePrecision) {
         self.paths = paths
         self.blasCore = blasCore
+        self.compute = compute
     }
 
     var lines: [String] {
         var lines: [String] = []
         if let lora { lines += lora }
         let times = stages.map { "\($0.stage) \(String(format: "%.2f", $0.seconds)) s" }.joined(separator: ", ")
-        lines.append("time: \(times) (OpenBLAS core: \(blasCore))")
+        lines.append("time: \(times) (OpenBLAS core: \(blasCore)\(compute == .int8 ? ", transformer in int8" : ""))")
         if let buffers {
             let megabytes = String(format: "%.1f", Double(buffers.allocatedBytes) / 1_048_576)
             lines.append("tensor buffers: \(buffers.allocated) allocated (\(megabytes) MB), \(buffers.reused) reused"
@@ -252,20 +295,25 @@ struct GenerationSummary: Encodable {
             lines.append("wrote \(output.path): \(output.frames) frames, \(output.width)x\(output.height), \(output.format)"
                          + (output.format == "mp4" || output.format == "gif" ? " at \(output.fps) fps" : ""))
         }
+        if let comparison {
+            lines.append("\(compute.rawValue) against \(comparison.reference) (same request and seed): \(comparison.difference.description)")
+        }
         return lines
     }
 
-    enum CodingKeys: String, CodingKey { case models, blasCore, stages, lora, output, request, buffers }
+    enum CodingKeys: String, CodingKey { case models, blasCore, compute, stages, lora, output, request, buffers, comparison }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(["pixart": paths.pixart, "motionModule": paths.motionModule, "transformer": paths.transformer,
                       "config": paths.config], forKey: .models)
         try c.encode(blasCore, forKey: .blasCore)
+        try c.encode(compute, forKey: .compute)
         try c.encode(stages, forKey: .stages)
         try c.encodeIfPresent(lora, forKey: .lora)
         try c.encodeIfPresent(output, forKey: .output)
         try c.encodeIfPresent(request, forKey: .request)
         try c.encodeIfPresent(buffers, forKey: .buffers)
+        try c.encodeIfPresent(comparison, forKey: .comparison)
     }
 }
