@@ -127,11 +127,6 @@ struct GenerateCommand: ParsableCommand {
         var summary = GenerationSummary(paths: paths, blasCore: BLAS.coreDescription, compute: compute)
         let video = try generate(paths: paths, loras: specs, request: request, display: display, loadStart: loadStart,
                                  summary: &summary)
-        let writeStart = Date()
-        let format = try VideoOutput.write(video: video, fps: request.fps, to: out)
-        summary.stages.append(.init(stage: "write", seconds: Date().timeIntervalSince(writeStart)))
-        summary.output = .init(path: out, format: format.rawValue, frames: video.shape[2], height: video.shape[3],
-                               width: video.shape[4], fps: request.fps)
         summary.request = .init(prompt: request.prompt, negativePrompt: request.negativePrompt, sampler: request.sampler.rawValue,
                                 steps: request.steps, guidance: request.guidanceScale, seed: request.seed, latents: latents)
         if compareF32 {
@@ -148,6 +143,12 @@ struct GenerateCommand: ParsableCommand {
             }
             summary.comparison = .init(reference: ComputePrecision.f32.rawValue, difference: VideoDifference(video, f32))
         }
+        // Written last, so a Ctrl-C during the float32 check leaves nothing either.
+        let writeStart = Date()
+        let format = try VideoOutput.write(video: video, fps: request.fps, to: out)
+        summary.stages.append(.init(stage: "write", seconds: Date().timeIntervalSince(writeStart)))
+        summary.output = .init(path: out, format: format.rawValue, frames: video.shape[2], height: video.shape[3],
+                               width: video.shape[4], fps: request.fps)
         return summary
     }
 
