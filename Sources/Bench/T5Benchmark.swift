@@ -65,10 +65,10 @@ public enum T5Benchmark {
         return 2 * Double(c.numLayers) * (projections + feedForward + attention)
     }
 
-    /// Loads the encoder from `folder` (mapped, not read), encodes once at 8 tokens to warm up, then times
-    /// `batch` rows of `tokens` random ids (all attended).
-    public static func run(folder: String, batch: Int = 2, tokens: Int = 120) throws -> StageTiming {
-        let encoder = try T5Encoder.load(directory: folder)
+    /// Loads the encoder from `folder` (mapped, not read) with its Linear layers in `compute`, encodes once at 8
+    /// tokens to warm up, then times `batch` rows of `tokens` random ids (all attended).
+    public static func run(folder: String, batch: Int = 2, tokens: Int = 120, compute: ComputePrecision = .f32) throws -> StageTiming {
+        let encoder = try T5Encoder.load(directory: folder, compute: compute)
         func ids(_ length: Int) -> [[Int32]] {
             (0..<batch).map { row in (0..<length).map { Int32((($0 &* 7919) &+ row &* 104729) % encoder.config.vocabSize) } }
         }

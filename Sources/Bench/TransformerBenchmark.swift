@@ -131,15 +131,39 @@ public enum TransformerBenchmark {
         return true
     }
 
-    /// Loads the 3D transformer from `folder` as generate does (mapped: diffusers weights, then the motion module),
-    /// evaluates a tiny input to warm up, then times one evaluation of a CFG batch (2 items) of `frames` frames of
-    /// `height` × `width` video pixels.
-    public static func run(folder: String, frames: Int, height: Int, width: Int) throws -> StageTiming {
+    /// The weights `compute` runs on: the synthesized F32 files, or for `.int8` their `convert --to int8` (128×128
+    /// blocks, the default) in `int8/` beside them, written on first use, so the int8 weights are file-backed mappings
+    /// as a user's converted checkpoint would be (quantizing at load would hold them in anonymous memory).
+    public static func weights(folder: String, compute: ComputePrecision,
+                               progress: ProgressHandler? = nil) throws -> (transformer: String, motionModule: String) {
+        let paths = Paths(folder: folder)
+        guard compute == .int8 else { return (paths.transformer, paths.motionModule) }
+        let int8 = (folder as NSString).appendingPathComponent("int8")
+        let transformer = (int8 as NSString).appendingPathComponent("transformer")
+        let motion = (int8 as NSString).appendingPathComponent("motion_module.safetensors")
+        let record = (int8 as NSString).appendingPathComponent("converted-from.json")
+        let source = FileManager.default.contents(atPath: paths.record) ?? Data()
+        if FileManager.default.contents(atPath: record) != source {
+            try? FileManager.default.removeItem(atPath: int8)
+            try BenchFolder.create(int8)
+            _ = try Convert.run(ConvertOptions(input: paths.transformer, output: transformer, target: .int8), progress: progress)
+            _ = try Convert.run(ConvertOptions(input: paths.motionModule, output: motion, target: .int8), progress: progress)
+            try AtomicOutput.writeFile(Array(source), to: record)
+        }
+        return (transformer, motion)
+    }
+
+    /// Loads the 3D transformer from `folder` as generate does (mapped: diffusers weights, then the motion module;
+    /// with `compute` `.int8` the `weights(folder:compute:)` conversion), evaluates a tiny input to warm up, then
+    /// times one evaluation of a CFG batch (2 items) of `frames` frames of `height` × `width` video pixels.
+    public static func run(folder: String, frames: Int, height: Int, width: Int,
+                           compute: ComputePrecision = .f32) throws -> StageTiming {
         let paths = Paths(folder: folder)
         let config = try PixArtConfig(contentsOf: (paths.transformer as NSString).appendingPathComponent("config.json"),
                                       easyAnimateYAML: paths.yaml)
-        let backbone = try openStateDict(path: paths.transformer), motion = try openStateDict(path: paths.motionModule)
-        let model = try Transformer3D.load(config: config, backbone: backbone, motionModule: motion)
+        let files = try weights(folder: folder, compute: compute)
+        let backbone = try openStateDict(path: files.transformer), motion = try openStateDict(path: files.motionModule)
+        let model = try Transformer3D.load(config: config, backbone: backbone, motionModule: motion, compute: compute)
         let (h, w, batch) = (height / 8, width / 8, 2)
         guard let caption = config.captionChannels else {
             throw BenchError.failed(path: paths.transformer, reason: "has no caption projection")

@@ -16,8 +16,10 @@ struct BenchCommand: ParsableCommand {
           ea-weights bench transformer --python
           ea-weights bench t5 --python
           ea-weights bench vae --python
+          ea-weights bench generate --compute int8
         """,
         subcommands: [BenchExtractCommand.self, BenchMergeCommand.self, BenchConvertCommand.self, BenchExtractLoRACommand.self,
-                      BenchTransformerCommand.self, BenchT5Command.self, BenchVAECommand.self]
+                      BenchTransformerCommand.self, BenchT5Command.self, BenchVAECommand.self,
+                      BenchGenerateCommand.self]
     )
 }

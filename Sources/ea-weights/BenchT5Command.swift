@@ -21,6 +21,7 @@ struct BenchT5Command: ParsableCommand {
         Examples:
           ea-weights bench t5
           ea-weights bench t5 --python --json
+          ea-weights bench t5 --compute bf16 --python                # BF16 products (AVX-512 BF16)
           ea-weights bench t5 --layers 2 --width 512 --ff 1024     # a small encoder, for a quick check
         """
     )
@@ -40,12 +41,17 @@ struct BenchT5Command: ParsableCommand {
     @Option(help: "Tokens per row.")
     var tokens = 120
 
+    @Option(help: ArgumentHelp("How the Linear layers multiply: f32 (the BF16 weights widened), or bf16 (read as they are, activations rounded to BF16).",
+                               valueName: "f32|bf16"))
+    var compute: ComputePrecision = .f32
+
     @OptionGroup var options: StageBenchOptions
 
     func validate() throws {
         if layers < 1 || width < 64 || width % 64 != 0 || ff < 1 || batch < 1 || tokens < 1 {
             throw ValidationError("--layers, --ff, --batch and --tokens must be positive, --width a multiple of 64")
         }
+        if compute == .int8 { throw ValidationError("--compute takes f32 or bf16 for T5") }
     }
 
     func run() throws {
@@ -60,9 +66,10 @@ struct BenchT5Command: ParsableCommand {
         let bytes = shards.reduce(0) { $0 + BenchMergeCommand.fileSize($1) }
         var report = StageReport(
             stage: "t5",
-            work: "t5 encode of \(batch) x \(tokens) tokens, \(layers) layers (BF16 weights, \(TerminalProgress.bytes(Int64(bytes))))",
+            work: "t5 encode of \(batch) x \(tokens) tokens, \(layers) layers (BF16 weights, \(TerminalProgress.bytes(Int64(bytes))), "
+                + "\(compute == .bf16 ? "BF16 products" : "widened to F32"))",
             sizes: ["layers": layers, "batch": batch, "tokens": tokens, "weight_bytes": bytes],
-            timing: try T5Benchmark.run(folder: folder, batch: batch, tokens: tokens))
+            timing: try T5Benchmark.run(folder: folder, batch: batch, tokens: tokens, compute: compute))
         try report.finish(options, pythonScript: PythonT5Reference.script, arguments: [folder, String(batch), String(tokens)])
     }
 }

@@ -18,11 +18,14 @@ struct BenchTransformerCommand: ParsableCommand {
         of a --height × --width video. It reports seconds, GFLOP/s, the fraction of the FP32 sgemm peak measured \
         just before, the OpenBLAS kernels and the peak anonymous memory (RssAnon) of the step. With --python \
         diffusers' Transformer2DModel, with the motion module written in PyTorch, runs the same step on the \
-        same files, and the ratio is printed.
+        same files, and the ratio is printed. --compute int8 converts the weights once (convert --to int8, \
+        128×128 blocks, into --dir/…/int8) and times the step with int8 Linear layers; --python still times \
+        PyTorch's float32 step.
 
         Examples:
           ea-weights bench transformer                               # 8 frames of 128x128
           ea-weights bench transformer --height 256 --width 256 --python --json
+          ea-weights bench transformer --compute int8 --python       # int8 weights and activations (VNNI)
           ea-weights bench transformer --blocks 2 --channels 288 --heads 4     # a small model, for a quick check
         """
     )
@@ -45,6 +48,10 @@ struct BenchTransformerCommand: ParsableCommand {
     @Option(help: "Video width in pixels (a multiple of 32).")
     var width = 128
 
+    @Option(help: ArgumentHelp("How the Linear layers multiply: f32, or int8 on the weights' convert --to int8 (written into --dir on first use).",
+                               valueName: "f32|int8"))
+    var compute: ComputePrecision = .f32
+
     @OptionGroup var options: StageBenchOptions
 
     func validate() throws {
@@ -66,15 +73,17 @@ struct BenchTransformerCommand: ParsableCommand {
         try TransformerBenchmark.synthesize(in: folder, config: config, progress: progress.handler)
         progress.finish()
         let paths = TransformerBenchmark.Paths(folder: folder)
-        let weights = [(paths.transformer as NSString).appendingPathComponent("diffusion_pytorch_model.safetensors"), paths.motionModule]
+        let files = try TransformerBenchmark.weights(folder: folder, compute: compute, progress: progress.handler)
+        progress.finish()
+        let weights = [(files.transformer as NSString).appendingPathComponent("diffusion_pytorch_model.safetensors"), files.motionModule]
         try MergeBenchmark.readIntoPageCache(weights)
         let bytes = weights.reduce(0) { $0 + BenchMergeCommand.fileSize($1) }
         var report = StageReport(
             stage: "transformer",
             work: "transformer step (CFG batch 2) of \(frames) frames of \(height)x\(width), \(blocks) blocks "
-                + "(F32 weights, \(TerminalProgress.bytes(Int64(bytes))))",
+                + "(\(compute == .int8 ? "int8" : "F32") weights, \(TerminalProgress.bytes(Int64(bytes))))",
             sizes: ["blocks": blocks, "frames": frames, "height": height, "width": width, "weight_bytes": bytes],
-            timing: try TransformerBenchmark.run(folder: folder, frames: frames, height: height, width: width))
+            timing: try TransformerBenchmark.run(folder: folder, frames: frames, height: height, width: width, compute: compute))
         try report.finish(options, pythonScript: PythonTransformerReference.script,
                           arguments: [folder, String(frames), String(height), String(width)])
     }

@@ -26,9 +26,11 @@ struct GenerateCommand: ParsableCommand {
 
         Compute: --compute int8 multiplies the transformer's Linear layers in int8 (the weights of an int8 file \
         from `convert --to int8` as they are, other weights quantized at load as convert would; activations \
-        quantized per row at each call; AVX-512 VNNI where the processor has it), T5 and the VAE stay float32. It is \
-        faster and approximate: --compare-f32 runs the same request in float32 afterwards and reports how far the \
-        int8 video is from it (max abs difference and PSNR).
+        quantized per row at each call; AVX-512 VNNI where the processor has it). --t5-compute bf16 multiplies T5's \
+        Linear layers in BF16 (its released weights are BF16 and are read as they are; activations rounded to BF16, \
+        sums in float32; AVX-512 BF16 where the processor has it), as PyTorch runs T5 on a CPU. The VAE stays \
+        float32. Both are faster and approximate: --compare-f32 runs the same request in float32 afterwards and \
+        reports how far the video is from it (max abs difference and PSNR).
 
         Randomness: one PyTorch-compatible CPU generator seeded with --seed draws the initial latents and the \
         samplers' noise; --latents FILE[:KEY] reads the initial noise from a safetensors file instead.
@@ -40,6 +42,7 @@ struct GenerateCommand: ParsableCommand {
           ea-weights generate --prompt "a yellow circle moving right on a blue background" --frames 8 --out out/demo.mp4
           ea-weights generate --models models --prompt "A snowy forest landscape" --frames 16 --steps 30 --out snow.gif
           ea-weights generate --prompt "a red square moving down on a black background" --compute int8 --compare-f32 --out int8.mp4
+          ea-weights generate --models models --prompt "A snowy forest landscape" --compute int8 --t5-compute bf16 --out fast.mp4
           ea-weights generate --models models --transformer models/Personalized_Model/easyanimate_portrait.safetensors \\
               --lora models/Personalized_Model/easyanimate_portrait_lora.safetensors:0.55 --prompt "A portrait" --out p.mp4
         """
@@ -91,14 +94,21 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How the transformer multiplies: f32 (exact) or int8 (faster, approximate). (default: f32)", valueName: "f32|int8"))
     var compute: ComputePrecision = .f32
 
-    @Flag(help: "With --compute int8: run the same request in float32 too and report the difference of the videos.")
+    @Option(help: ArgumentHelp("How T5 multiplies: f32 (exact) or bf16 (faster, approximate). (default: f32)", valueName: "f32|bf16"))
+    var t5Compute: ComputePrecision = .f32
+
+    @Flag(help: "With --compute int8 or --t5-compute bf16: run the same request in float32 too and report the difference of the videos.")
     var compareF32 = false
 
     @Flag(help: "Print a JSON summary (stages, timings, output) for scripts.")
     var json = false
 
     func validate() throws {
-        if compareF32 && compute != .int8 { throw ValidationError("--compare-f32 compares a --compute int8 run with float32; give --compute int8") }
+        if compute == .bf16 { throw ValidationError("--compute takes f32 or int8 (bf16 is for T5: --t5-compute bf16)") }
+        if t5Compute == .int8 { throw ValidationError("--t5-compute takes f32 or bf16 (int8 is for the transformer: --compute int8)") }
+        if compareF32 && compute == .f32 && t5Compute == .f32 {
+            throw ValidationError("--compare-f32 compares a --compute int8 or --t5-compute bf16 run with float32; give one of them")
+        }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let fps, fps < 1 { throw ValidationError("--fps must be at least 1") }
         _ = try VideoOutput.format(of: out)
@@ -124,13 +134,13 @@ struct GenerateCommand: ParsableCommand {
             prompt: prompt, negativePrompt: negativePrompt, sampler: sampler, steps: steps, guidanceScale: guidance,
             seed: seed, initialLatents: try latents.map { try Self.readLatents($0) },
             frames: frames, height: height, width: width, fps: fps)
-        var summary = GenerationSummary(paths: paths, blasCore: BLAS.coreDescription, compute: compute)
+        var summary = GenerationSummary(paths: paths, blasCore: BLAS.coreDescription, compute: compute, t5Compute: t5Compute)
         let video = try generate(paths: paths, loras: specs, request: request, display: display, loadStart: loadStart,
                                  summary: &summary)
         summary.request = .init(prompt: request.prompt, negativePrompt: request.negativePrompt, sampler: request.sampler.rawValue,
                                 steps: request.steps, guidance: request.guidanceScale, seed: request.seed, latents: latents)
         if compareF32 {
-            // The int8 pipeline is gone by now: the float32 one loads in its place.
+            // The first pipeline is gone by now: the float32 one loads in its place.
             display.begin("f32 check: loading models")
             let reference = try EasyAnimatePipeline(paths: paths, loras: specs, compute: .f32)
             display.end()
@@ -152,11 +162,11 @@ struct GenerateCommand: ParsableCommand {
         return summary
     }
 
-    /// Loads the pipeline in `compute` and runs `request`, recording the stages and buffers in `summary`.
+    /// Loads the pipeline in `compute` and `t5Compute` and runs `request`, recording the stages and buffers in `summary`.
     private func generate(paths: ModelPaths, loras specs: [LoRASpec], request: GenerationRequest, display: StageDisplay,
                           loadStart: Date, summary: inout GenerationSummary) throws -> Tensor {
         display.begin("loading models")
-        let pipeline = try EasyAnimatePipeline(paths: paths, loras: specs, compute: compute)
+        let pipeline = try EasyAnimatePipeline(paths: paths, loras: specs, compute: compute, textEncoderCompute: t5Compute)
         display.end()
         summary.stages.append(.init(stage: PipelineStage.loading.rawValue, seconds: Date().timeIntervalSince(loadStart)))
         summary.lora = pipeline.loraReport?.lines
@@ -268,6 +278,7 @@ struct GenerationSummary: Encodable {
     let paths: ModelPaths
     let blasCore: String
     let compute: ComputePrecision
+    let t5Compute: ComputePrecision
     var stages: [Stage] = []
     var lora: [String]?
     var output: Output?
@@ -275,17 +286,24 @@ struct GenerationSummary: Encodable {
     var buffers: Buffers?
     var comparison: Comparison?
 
-    init(paths: ModelPaths, blasCore: String, compute: ComputePrecision) {
+    init(paths: ModelPaths, blasCore: String, compute: ComputePrecision, t5Compute: ComputePrecision) {
         self.paths = paths
         self.blasCore = blasCore
         self.compute = compute
+        self.t5Compute = t5Compute
+    }
+
+    /// The parts not in float32, e.g. "transformer in int8, T5 in bf16".
+    var precision: String? {
+        let parts = [("transformer", compute), ("T5", t5Compute)].filter { $0.1 != .f32 }.map { "\($0.0) in \($0.1.rawValue)" }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }
 
     var lines: [String] {
         var lines: [String] = []
         if let lora { lines += lora }
         let times = stages.map { "\($0.stage) \(String(format: "%.2f", $0.seconds)) s" }.joined(separator: ", ")
-        lines.append("time: \(times) (OpenBLAS core: \(blasCore)\(compute == .int8 ? ", transformer in int8" : ""))")
+        lines.append("time: \(times) (OpenBLAS core: \(blasCore)\(precision.map { ", " + $0 } ?? ""))")
         if let buffers {
             let megabytes = String(format: "%.1f", Double(buffers.allocatedBytes) / 1_048_576)
             lines.append("tensor buffers: \(buffers.allocated) allocated (\(megabytes) MB), \(buffers.reused) reused"
@@ -297,12 +315,12 @@ struct GenerationSummary: Encodable {
                          + (output.format == "mp4" || output.format == "gif" ? " at \(output.fps) fps" : ""))
         }
         if let comparison {
-            lines.append("\(compute.rawValue) against \(comparison.reference) (same request and seed): \(comparison.difference.description)")
+            lines.append("\(precision ?? "f32") against \(comparison.reference) (same request and seed): \(comparison.difference.description)")
         }
         return lines
     }
 
-    enum CodingKeys: String, CodingKey { case models, blasCore, compute, stages, lora, output, request, buffers, comparison }
+    enum CodingKeys: String, CodingKey { case models, blasCore, compute, t5Compute, stages, lora, output, request, buffers, comparison }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -310,6 +328,7 @@ struct GenerationSummary: Encodable {
                       "config": paths.config], forKey: .models)
         try c.encode(blasCore, forKey: .blasCore)
         try c.encode(compute, forKey: .compute)
+        try c.encode(t5Compute, forKey: .t5Compute)
         try c.encode(stages, forKey: .stages)
         try c.encodeIfPresent(lora, forKey: .lora)
         try c.encodeIfPresent(output, forKey: .output)

@@ -33,6 +33,8 @@ struct StageReport: Encodable {
     var work: String
     var sizes: [String: Int]
     var timing: StageTiming
+    /// The parts of a run of several stages (`bench generate`), in order.
+    var parts: [GenerateBenchmark.Part]? = nil
     var python: BenchMergeCommand.PythonComparison?
 
     struct Key: CodingKey {
@@ -47,6 +49,7 @@ struct StageReport: Encodable {
         var c = encoder.container(keyedBy: Key.self)
         try c.encode(stage, forKey: Key(stringValue: "stage"))
         for (name, value) in sizes { try c.encode(value, forKey: Key(stringValue: name)) }
+        try c.encodeIfPresent(parts, forKey: Key(stringValue: "parts"))
         try c.encodeIfPresent(python, forKey: Key(stringValue: "python"))
     }
 
@@ -56,6 +59,9 @@ struct StageReport: Encodable {
                 + "\(String(format: "%.0f", timing.peakFraction * 100))% of the \(String(format: "%.0f", timing.peakGflops)) GFLOP/s "
                 + "sgemm peak (\(timing.blasCore)), peak anonymous memory \(String(format: "%.0f", timing.peakAnonMB)) MB",
         ]
+        if let parts {
+            lines.append("  " + parts.map { "\($0.name) \(String(format: "%.2f", $0.seconds)) s" }.joined(separator: ", "))
+        }
         if let python {
             if let skipped = python.skipped {
                 lines.append("python \(stage): skipped (\(skipped))")

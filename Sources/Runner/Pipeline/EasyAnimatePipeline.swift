@@ -17,15 +17,19 @@ public final class EasyAnimatePipeline {
     public let loraReport: LoRAMergeReport?
     /// Pixels per latent cell: 2^(VAE levels − 1).
     public let vaeScaleFactor: Int
-    /// How the transformer's Linear layers multiply (T5 and the VAE always compute in float32).
+    /// How the transformer's Linear layers multiply.
     public let compute: ComputePrecision
+    /// How T5's Linear layers multiply (the VAE always computes in float32).
+    public let textEncoderCompute: ComputePrecision
 
     /// Loads every component through its model's loader (`T5Encoder.load`, `Transformer3D.load`,
     /// `VAEDecoder.load`), which checks OpenBLAS first and that each weight file holds exactly what the model binds.
-    public init(paths: ModelPaths, loras: [LoRASpec] = [], compute: ComputePrecision = .f32) throws {
+    public init(paths: ModelPaths, loras: [LoRASpec] = [], compute: ComputePrecision = .f32,
+                textEncoderCompute: ComputePrecision = .f32) throws {
         try ModelLocator.validate(paths)
         self.paths = paths
         self.compute = compute
+        self.textEncoderCompute = textEncoderCompute
         let folder = URL(fileURLWithPath: paths.pixart)
         func component(_ name: String) -> String { folder.appendingPathComponent(name).path }
 
@@ -52,7 +56,7 @@ public final class EasyAnimatePipeline {
         // The LoRA-merged tensors, when there are any, are the top layer of each store.
         let textStore = WeightStore(name: component("text_encoder"),
                                     layers: [textEncoderDict] + (merged.textEncoder.map { [$0] } ?? []))
-        textEncoder = try T5Encoder.load(textStore, config: T5Config(path: component("text_encoder")))
+        textEncoder = try T5Encoder.load(textStore, config: T5Config(path: component("text_encoder")), compute: textEncoderCompute)
         let transformerStore = WeightStore(name: transformerDict.path, layers: layers + (merged.transformer.map { [$0] } ?? []))
         transformer = try Transformer3D.load(transformerStore, config: transformerConfig, motionModuleSource: paths.motionModule,
                                              compute: compute)

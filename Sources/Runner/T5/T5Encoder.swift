@@ -21,14 +21,15 @@ public final class T5Encoder: Sendable {
 
     /// Builds the encoder from `weights` (keys as T5EncoderModel names them): every weight of `config`'s model
     /// must be there with its shape, and nothing else but the decoder of a full T5, which T5EncoderModel drops
-    /// too (`_keys_to_ignore_on_load_unexpected = [r"decoder"]`).
-    public static func load(_ weights: WeightStore, config: T5Config) throws -> T5Encoder {
-        try weights.load(ignoring: isIgnoredKey) { try T5Encoder($0, config: config) }
+    /// too (`_keys_to_ignore_on_load_unexpected = [r"decoder"]`). With `compute` `.bf16` the Linear layers multiply
+    /// in BF16 (`BF16Weight`).
+    public static func load(_ weights: WeightStore, config: T5Config, compute: ComputePrecision = .f32) throws -> T5Encoder {
+        try weights.load(ignoring: isIgnoredKey, compute: compute) { try T5Encoder($0, config: config) }
     }
 
     /// Loads a text encoder folder: `config.json` and its safetensors, sharded or not.
-    public static func load(directory: String) throws -> T5Encoder {
-        try load(weightStore(directory: directory), config: T5Config(path: directory))
+    public static func load(directory: String, compute: ComputePrecision = .f32) throws -> T5Encoder {
+        try load(weightStore(directory: directory), config: T5Config(path: directory), compute: compute)
     }
 
     /// Keys T5EncoderModel drops when loading.
