@@ -141,8 +141,8 @@ struct GenerateCommandTests {
         #expect(FileManager.default.fileExists(atPath: out))
     }
 
-    /// T5 in BF16 on ea-tiny (same request as the int8 test): measured PSNR_T5 dB.
-    static let bf16T5MinimumPSNR = 38.0
+    /// T5 in BF16 on ea-tiny (the int8 test's request): 63.8 dB measured, max abs 0.0045.
+    static let bf16T5MinimumPSNR = 55.0
 
     @Test("--t5-compute bf16 --compare-f32 reports the BF16-T5 video's distance from the float32 one, within the stated PSNR")
     func bf16TextEncoderAgainstFloat32() throws {
@@ -158,7 +158,7 @@ struct GenerateCommandTests {
         let comparison = try #require(json["comparison"] as? [String: Any])
         let difference = try #require(comparison["difference"] as? [String: Any])
         let psnr = try #require(difference["psnr"] as? Double), maxAbs = try #require(difference["maxAbs"] as? Double)
-        #expect(psnr >= Self.bf16T5MinimumPSNR && maxAbs > 0 && maxAbs < 0.25, "PSNR \(psnr) dB, max abs \(maxAbs)")
+        #expect(psnr >= Self.bf16T5MinimumPSNR && maxAbs > 0 && maxAbs < 0.05, "PSNR \(psnr) dB, max abs \(maxAbs)")
     }
 
     @Test("--compare-f32 of a float32 run, and each model's precision given to the other, are refused before any work",
