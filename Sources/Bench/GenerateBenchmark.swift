@@ -4,8 +4,8 @@ import Safetensors
 import WeightOps
 
 /// The timed whole run of `ea-weights bench generate`: what `EasyAnimatePipeline.generate` does for one video, on
-/// the real-size random weights of the three stage benches (BF16 T5-XXL shards, the F32 or `convert --to int8`
-/// transformer with its motion module, the F32 SD VAE), all loaded (mapped) at once as generate loads them: T5
+/// the real-size random weights of the three stage benches (BF16 T5-XXL shards or their `convert --to int8`, the
+/// F32 or `convert --to int8` transformer with its motion module, the F32 SD VAE), all loaded (mapped) at once as generate loads them: T5
 /// encodes the prompt and the negative prompt, the transformer runs `steps` DPM++ steps of classifier-free
 /// guidance (the yaml's scheduler), the VAE decodes every frame. Only tokenization (microseconds, and the bench
 /// has no 32k-piece vocabulary to ship) is replaced by fixed token ids of the pipeline's padded length.
@@ -38,6 +38,7 @@ public enum GenerateBenchmark {
                            compute: ComputePrecision = .f32, textEncoderCompute: ComputePrecision = .f32) throws -> Result {
         let paths = TransformerBenchmark.Paths(folder: folders.transformer)
         let files = try TransformerBenchmark.weights(folder: folders.transformer, compute: compute)
+        let t5Folder = try T5Benchmark.weights(folder: folders.t5, compute: textEncoderCompute)
         let config = try PixArtConfig(contentsOf: (paths.transformer as NSString).appendingPathComponent("config.json"),
                                       easyAnimateYAML: paths.yaml)
         let t5Config = try T5Config(path: (folders.t5 as NSString).appendingPathComponent("config.json"))
@@ -64,7 +65,7 @@ public enum GenerateBenchmark {
         let pool = BufferPool.current
         let timing = try StageTiming.measure(flops: flops) {
             let (encoder, transformer, vae) = try stage("load") {
-                (try T5Encoder.load(directory: folders.t5, compute: textEncoderCompute),
+                (try T5Encoder.load(directory: t5Folder, compute: textEncoderCompute),
                  try Transformer3D.load(config: config, backbone: try openStateDict(path: files.transformer),
                                         motionModule: try openStateDict(path: files.motionModule), compute: compute),
                  try VAEDecoder.load(folder: folders.vae))

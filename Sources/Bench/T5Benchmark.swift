@@ -65,10 +65,23 @@ public enum T5Benchmark {
         return 2 * Double(c.numLayers) * (projections + feedForward + attention)
     }
 
-    /// Loads the encoder from `folder` (mapped, not read) with its Linear layers in `compute`, encodes once at 8
-    /// tokens to warm up, then times `batch` rows of `tokens` random ids (all attended).
+    /// The encoder folder `compute` runs on: the synthesized BF16 one, or for `.int8` its `Int8Copy` beside it
+    /// (`FOLDER-int8`, with the same config.json).
+    public static func weights(folder: String, compute: ComputePrecision, progress: ProgressHandler? = nil) throws -> String {
+        guard compute == .int8 else { return folder }
+        let int8 = folder + "-int8", encoder = (int8 as NSString).appendingPathComponent("text_encoder")
+        let config = (folder as NSString).appendingPathComponent("config.json")
+        let stamp = FileManager.default.contents(atPath: config) ?? Data()
+        try Int8Copy.ensure([(folder, encoder)], in: int8, stamp: stamp, progress: progress)
+        let copied = (encoder as NSString).appendingPathComponent("config.json")
+        if !FileManager.default.fileExists(atPath: copied) { try AtomicOutput.writeFile(Array(stamp), to: copied) }
+        return encoder
+    }
+
+    /// Loads the encoder from `folder` (mapped, not read; with `compute` `.int8` its `weights(folder:compute:)`
+    /// copy), encodes once at 8 tokens to warm up, then times `batch` rows of `tokens` random ids (all attended).
     public static func run(folder: String, batch: Int = 2, tokens: Int = 120, compute: ComputePrecision = .f32) throws -> StageTiming {
-        let encoder = try T5Encoder.load(directory: folder, compute: compute)
+        let encoder = try T5Encoder.load(directory: try weights(folder: folder, compute: compute), compute: compute)
         func ids(_ length: Int) -> [[Int32]] {
             (0..<batch).map { row in (0..<length).map { Int32((($0 &* 7919) &+ row &* 104729) % encoder.config.vocabSize) } }
         }

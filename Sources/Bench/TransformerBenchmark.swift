@@ -131,9 +131,7 @@ public enum TransformerBenchmark {
         return true
     }
 
-    /// The weights `compute` runs on: the synthesized F32 files, or for `.int8` their `convert --to int8` (128×128
-    /// blocks, the default) in `int8/` beside them, written on first use, so the int8 weights are file-backed mappings
-    /// as a user's converted checkpoint would be (quantizing at load would hold them in anonymous memory).
+    /// The weights `compute` runs on: the synthesized F32 files, or for `.int8` their `Int8Copy` in `int8/`.
     public static func weights(folder: String, compute: ComputePrecision,
                                progress: ProgressHandler? = nil) throws -> (transformer: String, motionModule: String) {
         let paths = Paths(folder: folder)
@@ -141,15 +139,8 @@ public enum TransformerBenchmark {
         let int8 = (folder as NSString).appendingPathComponent("int8")
         let transformer = (int8 as NSString).appendingPathComponent("transformer")
         let motion = (int8 as NSString).appendingPathComponent("motion_module.safetensors")
-        let record = (int8 as NSString).appendingPathComponent("converted-from.json")
-        let source = FileManager.default.contents(atPath: paths.record) ?? Data()
-        if FileManager.default.contents(atPath: record) != source {
-            try? FileManager.default.removeItem(atPath: int8)
-            try BenchFolder.create(int8)
-            _ = try Convert.run(ConvertOptions(input: paths.transformer, output: transformer, target: .int8), progress: progress)
-            _ = try Convert.run(ConvertOptions(input: paths.motionModule, output: motion, target: .int8), progress: progress)
-            try AtomicOutput.writeFile(Array(source), to: record)
-        }
+        try Int8Copy.ensure([(paths.transformer, transformer), (paths.motionModule, motion)], in: int8,
+                            stamp: FileManager.default.contents(atPath: paths.record) ?? Data(), progress: progress)
         return (transformer, motion)
     }
 

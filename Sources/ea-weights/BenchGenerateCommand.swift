@@ -11,7 +11,7 @@ struct BenchGenerateCommand: ParsableCommand {
         discussion: """
         Uses (and on first use writes into --dir) the weights of `bench t5`, `bench transformer` and `bench vae`: \
         T5-XXL in BF16 shards, PixArt-XL-2 with the VanillaGrid motion module in F32 (or its convert --to int8 \
-        with --compute int8), the SD VAE in F32; --t5-compute bf16 multiplies T5 in BF16. It reads them into the page cache, then times what generate \
+        with --compute int8), the SD VAE in F32; --t5-compute int8 uses T5's convert --to int8. It reads them into the page cache, then times what generate \
         does for one video, all three models loaded (mapped) at once: load, T5 encode of the prompt and the \
         negative prompt (120 tokens each; fixed ids stand in for tokenization), --steps DPM++ steps of \
         classifier-free guidance, the VAE decode of every frame. It reports the seconds of the whole run and of \
@@ -22,7 +22,7 @@ struct BenchGenerateCommand: ParsableCommand {
 
         Examples:
           ea-weights bench generate                                  # 8 frames of 128x128, 10 steps
-          ea-weights bench generate --compute int8 --t5-compute bf16 --json
+          ea-weights bench generate --compute int8 --t5-compute int8 --json
           ea-weights bench generate --python
         """
     )
@@ -43,7 +43,7 @@ struct BenchGenerateCommand: ParsableCommand {
                                valueName: "f32|int8"))
     var compute: ComputePrecision = .f32
 
-    @Option(help: ArgumentHelp("How T5 multiplies: f32 (its BF16 weights widened) or bf16.", valueName: "f32|bf16"))
+    @Option(help: ArgumentHelp("How T5 multiplies: f32 (its BF16 weights widened), or int8 on its convert --to int8.", valueName: "f32|int8"))
     var t5Compute: ComputePrecision = .f32
 
     @OptionGroup var options: StageBenchOptions
@@ -53,8 +53,7 @@ struct BenchGenerateCommand: ParsableCommand {
             throw ValidationError("--frames must be 1 to 4096 and --height, --width positive multiples of 32")
         }
         if steps < 1 || steps > 1000 { throw ValidationError("--steps must be 1 to 1000") }
-        if compute == .bf16 { throw ValidationError("--compute takes f32 or int8 (bf16 is for T5: --t5-compute bf16)") }
-        if t5Compute == .int8 { throw ValidationError("--t5-compute takes f32 or bf16 (int8 is for the transformer: --compute int8)") }
+
     }
 
     func run() throws {
@@ -68,9 +67,10 @@ struct BenchGenerateCommand: ParsableCommand {
         try TransformerBenchmark.synthesize(in: folders.transformer, config: transformer, progress: progress.handler)
         try VAEBenchmark.synthesize(in: folders.vae, config: vae, progress: progress.handler)
         let files = try TransformerBenchmark.weights(folder: folders.transformer, compute: compute, progress: progress.handler)
+        let t5Weights = try T5Benchmark.weights(folder: folders.t5, compute: t5Compute, progress: progress.handler)
         progress.finish()
-        let shards = try FileManager.default.contentsOfDirectory(atPath: folders.t5).filter { $0.hasSuffix(".safetensors") }
-            .map { (folders.t5 as NSString).appendingPathComponent($0) }
+        let shards = try FileManager.default.contentsOfDirectory(atPath: t5Weights).filter { $0.hasSuffix(".safetensors") }
+            .map { (t5Weights as NSString).appendingPathComponent($0) }
         let weights = shards + [(files.transformer as NSString).appendingPathComponent("diffusion_pytorch_model.safetensors"),
                                 files.motionModule, (folders.vae as NSString).appendingPathComponent("diffusion_pytorch_model.safetensors")]
         try MergeBenchmark.readIntoPageCache(weights)

@@ -21,7 +21,7 @@ struct BenchT5Command: ParsableCommand {
         Examples:
           ea-weights bench t5
           ea-weights bench t5 --python --json
-          ea-weights bench t5 --compute bf16 --python                # BF16 products (AVX-512 BF16)
+          ea-weights bench t5 --compute int8 --python                # int8 products on its convert --to int8
           ea-weights bench t5 --layers 2 --width 512 --ff 1024     # a small encoder, for a quick check
         """
     )
@@ -41,8 +41,8 @@ struct BenchT5Command: ParsableCommand {
     @Option(help: "Tokens per row.")
     var tokens = 120
 
-    @Option(help: ArgumentHelp("How the Linear layers multiply: f32 (the BF16 weights widened), or bf16 (read as they are, activations rounded to BF16).",
-                               valueName: "f32|bf16"))
+    @Option(help: ArgumentHelp("How the Linear layers multiply: f32 (the BF16 weights widened), or int8 on the encoder's convert --to int8 (written into --dir on first use).",
+                               valueName: "f32|int8"))
     var compute: ComputePrecision = .f32
 
     @OptionGroup var options: StageBenchOptions
@@ -51,7 +51,6 @@ struct BenchT5Command: ParsableCommand {
         if layers < 1 || width < 64 || width % 64 != 0 || ff < 1 || batch < 1 || tokens < 1 {
             throw ValidationError("--layers, --ff, --batch and --tokens must be positive, --width a multiple of 64")
         }
-        if compute == .int8 { throw ValidationError("--compute takes f32 or bf16 for T5") }
     }
 
     func run() throws {
@@ -59,15 +58,16 @@ struct BenchT5Command: ParsableCommand {
         let folder = options.folder("ea-weights-bench-t5-\(layers)x\(width)x\(ff)")
         let progress = FileProgress()
         try T5Benchmark.synthesize(in: folder, config: config, progress: progress.handler)
+        let weights = try T5Benchmark.weights(folder: folder, compute: compute, progress: progress.handler)
         progress.finish()
-        let shards = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".safetensors") }
-            .map { (folder as NSString).appendingPathComponent($0) }
+        let shards = try FileManager.default.contentsOfDirectory(atPath: weights).filter { $0.hasSuffix(".safetensors") }
+            .map { (weights as NSString).appendingPathComponent($0) }
         try MergeBenchmark.readIntoPageCache(shards)
         let bytes = shards.reduce(0) { $0 + BenchMergeCommand.fileSize($1) }
         var report = StageReport(
             stage: "t5",
-            work: "t5 encode of \(batch) x \(tokens) tokens, \(layers) layers (BF16 weights, \(TerminalProgress.bytes(Int64(bytes))), "
-                + "\(compute == .bf16 ? "BF16 products" : "widened to F32"))",
+            work: "t5 encode of \(batch) x \(tokens) tokens, \(layers) layers ("
+                + "\(compute == .int8 ? "int8 weights of its convert --to int8" : "BF16 weights widened to F32"), \(TerminalProgress.bytes(Int64(bytes))))",
             sizes: ["layers": layers, "batch": batch, "tokens": tokens, "weight_bytes": bytes],
             timing: try T5Benchmark.run(folder: folder, batch: batch, tokens: tokens, compute: compute))
         try report.finish(options, pythonScript: PythonT5Reference.script, arguments: [folder, String(batch), String(tokens)])

@@ -26,11 +26,10 @@ struct GenerateCommand: ParsableCommand {
 
         Compute: --compute int8 multiplies the transformer's Linear layers in int8 (the weights of an int8 file \
         from `convert --to int8` as they are, other weights quantized at load as convert would; activations \
-        quantized per row at each call; AVX-512 VNNI where the processor has it). --t5-compute bf16 multiplies T5's \
-        Linear layers in BF16 (its released weights are BF16 and are read as they are; activations rounded to BF16, \
-        sums in float32; AVX-512 BF16 where the processor has it), as PyTorch runs T5 on a CPU. The VAE stays \
-        float32. Both are faster and approximate: --compare-f32 runs the same request in float32 afterwards and \
-        reports how far the video is from it (max abs difference and PSNR).
+        quantized per row at each call; AVX-512 VNNI where the processor has it); --t5-compute int8 does the same \
+        for T5's (a `convert --to int8` of the text encoder keeps its memory file-backed; its feed-forward output \
+        `wo` stays as convert keeps it). The VAE stays float32. Both are faster and approximate: --compare-f32 runs \
+        the same request in float32 afterwards and reports how far the video is from it (max abs difference and PSNR).
 
         Randomness: one PyTorch-compatible CPU generator seeded with --seed draws the initial latents and the \
         samplers' noise; --latents FILE[:KEY] reads the initial noise from a safetensors file instead.
@@ -42,7 +41,7 @@ struct GenerateCommand: ParsableCommand {
           ea-weights generate --prompt "a yellow circle moving right on a blue background" --frames 8 --out out/demo.mp4
           ea-weights generate --models models --prompt "A snowy forest landscape" --frames 16 --steps 30 --out snow.gif
           ea-weights generate --prompt "a red square moving down on a black background" --compute int8 --compare-f32 --out int8.mp4
-          ea-weights generate --models models --prompt "A snowy forest landscape" --compute int8 --t5-compute bf16 --out fast.mp4
+          ea-weights generate --models models --prompt "A snowy forest landscape" --compute int8 --t5-compute int8 --out fast.mp4
           ea-weights generate --models models --transformer models/Personalized_Model/easyanimate_portrait.safetensors \\
               --lora models/Personalized_Model/easyanimate_portrait_lora.safetensors:0.55 --prompt "A portrait" --out p.mp4
         """
@@ -94,20 +93,18 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How the transformer multiplies: f32 (exact) or int8 (faster, approximate). (default: f32)", valueName: "f32|int8"))
     var compute: ComputePrecision = .f32
 
-    @Option(help: ArgumentHelp("How T5 multiplies: f32 (exact) or bf16 (faster, approximate). (default: f32)", valueName: "f32|bf16"))
+    @Option(help: ArgumentHelp("How T5 multiplies: f32 (exact) or int8 (faster, approximate). (default: f32)", valueName: "f32|int8"))
     var t5Compute: ComputePrecision = .f32
 
-    @Flag(help: "With --compute int8 or --t5-compute bf16: run the same request in float32 too and report the difference of the videos.")
+    @Flag(help: "With --compute int8 or --t5-compute int8: run the same request in float32 too and report the difference of the videos.")
     var compareF32 = false
 
     @Flag(help: "Print a JSON summary (stages, timings, output) for scripts.")
     var json = false
 
     func validate() throws {
-        if compute == .bf16 { throw ValidationError("--compute takes f32 or int8 (bf16 is for T5: --t5-compute bf16)") }
-        if t5Compute == .int8 { throw ValidationError("--t5-compute takes f32 or bf16 (int8 is for the transformer: --compute int8)") }
         if compareF32 && compute == .f32 && t5Compute == .f32 {
-            throw ValidationError("--compare-f32 compares a --compute int8 or --t5-compute bf16 run with float32; give one of them")
+            throw ValidationError("--compare-f32 compares a --compute int8 or --t5-compute int8 run with float32; give one of them")
         }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let fps, fps < 1 { throw ValidationError("--fps must be at least 1") }
@@ -293,7 +290,7 @@ struct GenerationSummary: Encodable {
         self.t5Compute = t5Compute
     }
 
-    /// The parts not in float32, e.g. "transformer in int8, T5 in bf16".
+    /// The parts not in float32, e.g. "transformer in int8, T5 in int8".
     var precision: String? {
         let parts = [("transformer", compute), ("T5", t5Compute)].filter { $0.1 != .f32 }.map { "\($0.0) in \($0.1.rawValue)" }
         return parts.isEmpty ? nil : parts.joined(separator: ", ")

@@ -141,36 +141,34 @@ struct GenerateCommandTests {
         #expect(FileManager.default.fileExists(atPath: out))
     }
 
-    /// T5 in BF16 on ea-tiny (the int8 test's request): 63.8 dB measured, max abs 0.0045.
-    static let bf16T5MinimumPSNR = 55.0
+    /// T5 in int8 on ea-tiny (the int8 test's request): 50.3 dB measured, max abs 0.020.
+    static let int8T5MinimumPSNR = 45.0
 
-    @Test("--t5-compute bf16 --compare-f32 reports the BF16-T5 video's distance from the float32 one, within the stated PSNR")
-    func bf16TextEncoderAgainstFloat32() throws {
+    @Test("--t5-compute int8 --compare-f32 reports the int8-T5 video's distance from the float32 one, within the stated PSNR")
+    func int8TextEncoderAgainstFloat32() throws {
         let folder = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let out = folder.appendingPathComponent("bf16.safetensors").path
+        let out = folder.appendingPathComponent("t5-int8.safetensors").path
         let result = try CLIRunner.run(["generate", "--prompt", "a red fox", "--steps", "5", "--frames", "4",
-                                        "--height", "64", "--width", "64", "--t5-compute", "bf16", "--compare-f32",
+                                        "--height", "64", "--width", "64", "--t5-compute", "int8", "--compare-f32",
                                         "--json", "--out", out] + Fixtures.eaTinyModel)
         #expect(result.status == 0, "\(result.stderr)")
         let json = try CLIRunner.jsonObject(result.stdout)
-        #expect(json["compute"] as? String == "f32" && json["t5Compute"] as? String == "bf16")
+        #expect(json["compute"] as? String == "f32" && json["t5Compute"] as? String == "int8")
         let comparison = try #require(json["comparison"] as? [String: Any])
         let difference = try #require(comparison["difference"] as? [String: Any])
         let psnr = try #require(difference["psnr"] as? Double), maxAbs = try #require(difference["maxAbs"] as? Double)
-        #expect(psnr >= Self.bf16T5MinimumPSNR && maxAbs > 0 && maxAbs < 0.05, "PSNR \(psnr) dB, max abs \(maxAbs)")
+        #expect(psnr >= Self.int8T5MinimumPSNR && maxAbs > 0 && maxAbs < 0.25, "PSNR \(psnr) dB, max abs \(maxAbs)")
     }
 
-    @Test("--compare-f32 of a float32 run, and each model's precision given to the other, are refused before any work",
-          arguments: [(["--compare-f32"], "--compare-f32 compares a --compute int8 or --t5-compute bf16 run with float32; give one of them"),
-                      (["--compute", "bf16"], "--compute takes f32 or int8 (bf16 is for T5: --t5-compute bf16)"),
-                      (["--t5-compute", "int8"], "--t5-compute takes f32 or bf16 (int8 is for the transformer: --compute int8)")])
-    func precisionOptionsAreChecked(options: [String], message: String) throws {
+    @Test("--compare-f32 of a float32 run is refused before any work")
+    func compareNeedsInt8() throws {
         let folder = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let result = try CLIRunner.run(["generate", "--prompt", "x"] + options + ["--out", folder.appendingPathComponent("x.mp4").path])
+        let result = try CLIRunner.run(["generate", "--prompt", "x", "--compare-f32",
+                                        "--out", folder.appendingPathComponent("x.mp4").path])
         #expect(result.status == 64)
-        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(result.stderr.contains("--compare-f32 compares a --compute int8 or --t5-compute int8 run with float32; give one of them"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
     }
 

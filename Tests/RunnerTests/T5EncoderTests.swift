@@ -21,12 +21,12 @@ struct T5EncoderTests {
         #expect(diff <= Tolerances.moduleOutput, "max abs diff \(diff)")
     }
 
-    /// BF16 products (activations rounded to 8 significant bits, as PyTorch's bf16 T5) move the hidden states by
-    /// about BF16's rounding: measured 0.38 % relative (Frobenius) on the fixture.
-    @Test("with compute .bf16 the hidden states stay within 1 % (relative) of the float32 golden, and differ from float32")
-    func bf16ProductsStayNearTheGolden() throws {
+    /// int8 products (weights quantized at load in 128×128 blocks or finer, activations per row and group)
+    /// move the hidden states by about int8's rounding: measured 2.1 % relative (Frobenius) on the fixture's random weights.
+    @Test("with compute .int8 the hidden states stay within 3 % (relative) of the float32 golden, and differ from float32")
+    func int8ProductsStayNearTheGolden() throws {
         let (ids, mask) = try Self.goldenInputs()
-        let out = try T5Encoder.load(directory: Self.directory, compute: .bf16)(ids: ids, mask: mask)
+        let out = try T5Encoder.load(directory: Self.directory, compute: .int8)(ids: ids, mask: mask)
         let f32 = try T5Encoder.load(directory: Self.directory)(ids: ids, mask: mask)
         let expected = try SafetensorsFile(path: Fixtures.golden("text_encoder.safetensors")).tensor("last_hidden_state").toFloat32()
         try #require(out.shape == f32.shape && out.count == expected.count)
@@ -35,7 +35,7 @@ struct T5EncoderTests {
                 (sum.0 + Double(pair.0 - pair.1) * Double(pair.0 - pair.1), sum.1 + Double(pair.1) * Double(pair.1))
             }
         }
-        #expect((error / norm).squareRoot() < 0.01, "relative error \((error / norm).squareRoot())")
+        #expect((error / norm).squareRoot() < 0.03, "relative error \((error / norm).squareRoot())")
         #expect(out.maxAbsDifference(f32) > 0)
     }
 

@@ -19,9 +19,6 @@ int eaw_kernels_use_avx512(void);
 /// 1 when the int8 matmul runs on AVX-512 VNNI here.
 int eaw_kernels_use_vnni(void);
 
-/// 1 when the BF16 matmul runs on AVX-512 BF16 (vdpbf16ps) here.
-int eaw_kernels_use_bf16(void);
-
 /// For one row of `cols` values in groups of `group`: `amax[j] = max(amax[j], max |w| of group j)`, on the
 /// sign-cleared bit patterns (so a NaN wins, as it makes the scale NaN).
 void eaw_block_absmax_row(const float *w, size_t cols, size_t group, float *amax);
@@ -66,17 +63,6 @@ void eaw_int8_gemm(const uint8_t *packed, const float *x_scales, size_t rows, si
                    const int8_t *w, size_t ldw, const float *w_scales, size_t scale_rows, const int32_t *w_sums,
                    const float *bias, float *y, size_t ldy, size_t n_begin, size_t n_end);
 
-/// The BF16 matmul y[m, n] = Σ_k bf16(x[m, k]) · w[n, k] (+ bias[n]) of `--t5-compute bf16`, in two passes:
-/// `eaw_bf16_pack_rows` rounds rows row_begin ..< row_end of x (`rows` × `cols`, row stride `ldx`; `cols` even) to
-/// BF16 (nearest even, denormals to zero) into `packed` (eaw_bf16_packed_bytes(rows, cols)); row_begin is a multiple
-/// of 16, rows up to the next multiple of 16 are zero padding. `eaw_bf16_gemm` computes output columns
-/// n_begin ..< n_end (a multiple of 4 apart from the last) from those and w (BF16 bits, row stride `ldw` elements)
-/// into y (row stride `ldy`), float32 sums; `bias` may be NULL.
-size_t eaw_bf16_packed_bytes(size_t rows, size_t cols);
-void eaw_bf16_pack_rows(const float *x, size_t rows, size_t cols, size_t ldx, size_t row_begin, size_t row_end,
-                        uint8_t *packed);
-void eaw_bf16_gemm(const uint8_t *packed, size_t rows, size_t cols, const uint16_t *w, size_t ldw, const float *bias,
-                   float *y, size_t ldy, size_t n_begin, size_t n_end);
 
 /// The portable versions, whatever the processor (the tests compare the two).
 void eaw_gelu_tanh_portable(float *x, size_t n);
@@ -95,9 +81,5 @@ void eaw_int8_gemm_portable(const uint8_t *packed, const float *x_scales, size_t
                             const int8_t *w, size_t ldw, const float *w_scales, size_t scale_rows,
                             const int32_t *w_sums, const float *bias, float *y, size_t ldy, size_t n_begin,
                             size_t n_end);
-void eaw_bf16_pack_rows_portable(const float *x, size_t rows, size_t cols, size_t ldx, size_t row_begin,
-                                 size_t row_end, uint8_t *packed);
-void eaw_bf16_gemm_portable(const uint8_t *packed, size_t rows, size_t cols, const uint16_t *w, size_t ldw,
-                            const float *bias, float *y, size_t ldy, size_t n_begin, size_t n_end);
 
 #endif

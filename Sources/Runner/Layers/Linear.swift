@@ -6,8 +6,6 @@ public struct Linear: Sendable {
     public let outFeatures: Int
     /// The weight as the int8 matmul reads it, when the scope computes in int8 and the shape allows it.
     let int8: Int8Weight?
-    /// The weight as the BF16 matmul reads it, when the scope computes in BF16 and the shape allows it.
-    let bf16: BF16Weight?
 
     public init(_ w: WeightScope, in inFeatures: Int, out outFeatures: Int, bias hasBias: Bool = true) throws {
         self.inFeatures = inFeatures
@@ -15,14 +13,12 @@ public struct Linear: Sendable {
         weight = try w.parameter("weight", shape: [outFeatures, inFeatures])
         bias = hasBias ? try w.parameter("bias", shape: [outFeatures]) : nil
         int8 = w.compute == .int8 ? Int8Weight(weight) : nil
-        bf16 = w.compute == .bf16 ? BF16Weight(weight) : nil
     }
 
     /// x: [..., in] → [..., out]
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == inFeatures, "Linear \(weight.key): input \(x.shape), expected last dim \(inFeatures)")
         if let int8 { return int8.multiply(x, bias: bias) }
-        if let bf16 { return bf16.multiply(x, bias: bias) }
         return weight.withFloats { w in
             if let bias {
                 return bias.withFloats { b in Kernels.linear(x, weight: w, bias: b, outFeatures: outFeatures) }
