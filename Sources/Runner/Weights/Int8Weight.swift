@@ -4,7 +4,8 @@ import WeightOps
 
 /// A Linear weight for `--compute int8`: the signed bytes of a `convert --to int8` file read in place from its
 /// mapping, or float (or fp8) weights quantized at load exactly as `convert --to int8` would write them
-/// (`Quantizer.int8Blockwise`, g×g blocks, g = 128 or the largest power of two that divides the shape).
+/// (`Quantizer.int8Blockwise`, g×g blocks, g = 128 or the largest power of two that divides the shape), the
+/// layers its default `--keep-f32` keeps (T5's `wo`) left in float as it leaves them.
 struct Int8Weight: @unchecked Sendable {
     private enum Bytes {
         case mapped(TensorView)
@@ -19,8 +20,8 @@ struct Int8Weight: @unchecked Sendable {
     /// The group sizes tried for a weight quantized at load, largest first (`convert`'s default first).
     static let loadGroupSizes = [128, 64, 32, 16, 8, 4]
 
-    /// nil when the weight cannot be multiplied in int8 (its input width is not a multiple of 4, or no block size
-    /// divides its shape): that layer stays float32.
+    /// nil when the weight is not to be multiplied in int8 (convert keeps it in float, its input width is not a
+    /// multiple of 4, or no block size divides its shape): that layer stays float32.
     init?(_ weight: Parameter) {
         guard weight.shape.count == 2, weight.shape[1] % 4 == 0 else { return nil }
         let (rows, columns) = (weight.shape[0], weight.shape[1])
@@ -29,7 +30,8 @@ struct Int8Weight: @unchecked Sendable {
             bytes = .mapped(view)
             scales = scale
         } else {
-            guard let g = Self.loadGroupSizes.first(where: { rows % $0 == 0 && columns % $0 == 0 }) else { return nil }
+            guard !Convert.keepsByDefault(weight.key),
+                  let g = Self.loadGroupSizes.first(where: { rows % $0 == 0 && columns % $0 == 0 }) else { return nil }
             let quantized = weight.withFloats { Quantizer.int8Blockwise($0, rows: rows, cols: columns, groupSize: g) }
             layout = Int8Matmul.Layout(rows: rows, columns: columns, rowStride: columns, group: g, scaleRows: g)
             bytes = .owned(quantized.data)

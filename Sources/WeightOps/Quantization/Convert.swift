@@ -119,6 +119,12 @@ public enum Convert {
     /// Norm weights and biases, the motion module's positional encodings (`pos_encoder.pe`) and T5's FFN output
     /// projections (`wo`: in fp16 its activations overflow, a known source of noise).
     public static let defaultKeepPattern = #"(^|\.)[^.]*norm[^.]*(\.\d+)?\.(weight|bias)$|(^|\.)pe$|(^|\.)wo\.weight$"#
+    /// Whether `convert --to int8|fp8` with its default `--keep-f32` leaves the tensor `name` unquantized (so
+    /// `--compute int8` quantizing a float weight at load keeps the same layers in float as a converted file).
+    public static func keepsByDefault(_ name: String) -> Bool { name.contains(defaultKeep) }
+
+    nonisolated(unsafe) private static let defaultKeep = try! Regex(defaultKeepPattern)
+
     /// Embedding tables are never quantized: they are lookups, not Linear layers.
     public static let embeddingPattern = #"(^|\.)(shared|relative_attention_bias|[^.]*embed[^.]*)\.weight$"#
 
