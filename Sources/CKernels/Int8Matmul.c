@@ -130,8 +130,9 @@ static inline size_t block_multiple(size_t bytes, size_t row_bytes, size_t multi
 
 typedef void (*tile_function)(const uint8_t *, const float *, size_t, size_t, size_t, size_t, const int8_t *,
                               size_t, const float *const *, const int32_t *, size_t, float[4][4][LANES]);
+typedef void (*store_function)(float[4][4][LANES], size_t, size_t, size_t, size_t, const float *, float *, size_t);
 
-static void gemm_blocked(tile_function tile_fn, const uint8_t *packed, const float *x_scales, size_t rows,
+static void gemm_blocked(tile_function tile_fn, store_function store_fn, const uint8_t *packed, const float *x_scales, size_t rows,
                          size_t cols, size_t group, const int8_t *w, size_t ldw, const float *w_scales,
                          size_t scale_rows, const int32_t *w_sums, const float *bias, float *y, size_t ldy,
                          size_t n_begin, size_t n_end) {
@@ -151,7 +152,7 @@ static void gemm_blocked(tile_function tile_fn, const uint8_t *packed, const flo
                     float tile[4][4][LANES] = {{{0}}};
                     tile_fn(packed + v * quads * PANEL_BYTES, x_scales + v * groups * LANES, vectors, quads, groups,
                             group, w + n * ldw, ldw, ws, w_sums + n * groups, outputs, tile);
-                    store_tile(tile, vectors, outputs, v * LANES, rows, bias ? bias + n : NULL, y + n, ldy);
+                    store_fn(tile, vectors, outputs, v * LANES, rows, bias ? bias + n : NULL, y + n, ldy);
                 }
             }
         }
@@ -162,7 +163,7 @@ void eaw_int8_gemm_portable(const uint8_t *packed, const float *x_scales, size_t
                             const int8_t *w, size_t ldw, const float *w_scales, size_t scale_rows,
                             const int32_t *w_sums, const float *bias, float *y, size_t ldy, size_t n_begin,
                             size_t n_end) {
-    gemm_blocked(tile_portable, packed, x_scales, rows, cols, group, w, ldw, w_scales, scale_rows, w_sums, bias, y,
+    gemm_blocked(tile_portable, store_tile, packed, x_scales, rows, cols, group, w, ldw, w_scales, scale_rows, w_sums, bias, y,
                  ldy, n_begin, n_end);
 }
 
@@ -256,6 +257,44 @@ static const tile_function vnni_tiles[4][4] = {
     {tile_vnni_4_1, tile_vnni_4_2, tile_vnni_4_3, tile_vnni_4_4},
 };
 
+// store_tile with 4 outputs and whole vectors of rows transposed in registers: each row's 4 outputs are one
+// 16-byte store (the same additions as store_tile, so the same values).
+EAW_VNNI static void store_tile_vnni(float tile[4][4][LANES], size_t vectors, size_t outputs, size_t m0, size_t rows,
+                                     const float *bias, float *y, size_t ldy) {
+    if (outputs != 4) {
+        store_tile(tile, vectors, outputs, m0, rows, bias, y, ldy);
+        return;
+    }
+    const __m128 b = bias ? _mm_loadu_ps(bias) : _mm_setzero_ps();
+    for (size_t i = 0; i < vectors; i++) {
+        size_t first = m0 + i * LANES;
+        if (first + LANES > rows) {   // a vector with missing rows: only the last of the product
+            float rest[4][4][LANES];
+            for (size_t j = 0; j < 4; j++) memcpy(rest[j][0], tile[j][i], sizeof rest[j][0]);
+            store_tile(rest, 1, 4, first, rows, bias, y, ldy);
+            continue;
+        }
+        __m512 a0 = _mm512_loadu_ps(tile[0][i]), a1 = _mm512_loadu_ps(tile[1][i]);
+        __m512 a2 = _mm512_loadu_ps(tile[2][i]), a3 = _mm512_loadu_ps(tile[3][i]);
+        __m512 t0 = _mm512_unpacklo_ps(a0, a1), t1 = _mm512_unpackhi_ps(a0, a1);
+        __m512 t2 = _mm512_unpacklo_ps(a2, a3), t3 = _mm512_unpackhi_ps(a2, a3);
+        __m512 r[4];
+        r[0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+        r[1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+        r[2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+        r[3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+        // 128-bit lane L of r[q] holds row 4L + q's four outputs.
+        float *out = y + first * ldy;
+#define EAW_STORE_LANE(L) \
+        _mm_storeu_ps(out + (4 * L + 0) * ldy, _mm_add_ps(_mm512_extractf32x4_ps(r[0], L), b)); \
+        _mm_storeu_ps(out + (4 * L + 1) * ldy, _mm_add_ps(_mm512_extractf32x4_ps(r[1], L), b)); \
+        _mm_storeu_ps(out + (4 * L + 2) * ldy, _mm_add_ps(_mm512_extractf32x4_ps(r[2], L), b)); \
+        _mm_storeu_ps(out + (4 * L + 3) * ldy, _mm_add_ps(_mm512_extractf32x4_ps(r[3], L), b));
+        EAW_STORE_LANE(0) EAW_STORE_LANE(1) EAW_STORE_LANE(2) EAW_STORE_LANE(3)
+#undef EAW_STORE_LANE
+    }
+}
+
 static void tile_vnni(const uint8_t *px, const float *xs, size_t vectors, size_t quads, size_t groups, size_t group,
                       const int8_t *w, size_t ldw, const float *const *ws, const int32_t *sums, size_t outputs,
                       float tile[4][4][LANES]) {
@@ -279,7 +318,7 @@ void eaw_int8_gemm(const uint8_t *packed, const float *x_scales, size_t rows, si
                    const float *bias, float *y, size_t ldy, size_t n_begin, size_t n_end) {
 #if defined(__x86_64__)
     if (eaw_kernels_use_vnni()) {
-        gemm_blocked(tile_vnni, packed, x_scales, rows, cols, group, w, ldw, w_scales, scale_rows, w_sums, bias, y,
+        gemm_blocked(tile_vnni, store_tile_vnni, packed, x_scales, rows, cols, group, w, ldw, w_scales, scale_rows, w_sums, bias, y,
                      ldy, n_begin, n_end);
         return;
     }
