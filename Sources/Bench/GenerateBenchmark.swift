@@ -5,9 +5,9 @@ import WeightOps
 
 /// The timed whole run of `ea-weights bench generate`: what `EasyAnimatePipeline.generate` does for one video, on
 /// the real-size random weights of the three stage benches (BF16 T5-XXL shards or their `convert --to int8`, the
-/// F32 or `convert --to int8` transformer with its motion module, the F32 SD VAE), all loaded (mapped) at once as generate loads them: T5
-/// encodes the prompt and the negative prompt, the transformer runs `steps` DPM++ steps of classifier-free
-/// guidance (the yaml's scheduler), the VAE decodes every frame. Only tokenization (microseconds, and the bench
+/// F32 or `convert --to int8` transformer with its motion module, the F32 SD VAE), all loaded (mapped) at once
+/// as generate loads them: T5 encodes the prompt and the negative prompt, the transformer runs `steps` DPM++
+/// steps of classifier-free guidance (the yaml's scheduler), the VAE decodes every frame. Only tokenization (microseconds, and the bench
 /// has no 32k-piece vocabulary to ship) is replaced by fixed token ids of the pipeline's padded length.
 public enum GenerateBenchmark {
     public struct Folders: Sendable {
@@ -44,15 +44,9 @@ public enum GenerateBenchmark {
         let t5Config = try T5Config(path: (folders.t5 as NSString).appendingPathComponent("config.json"))
         let vaeConfig = try VAEConfig(contentsOf: (folders.vae as NSString).appendingPathComponent("config.json"))
         let scale = vaeConfig.spatialScale
-        var transformerConfig = TransformerBenchmark.Config()
-        transformerConfig.blocks = config.numLayers
-        transformerConfig.width = config.width
-        transformerConfig.heads = config.numAttentionHeads
-        transformerConfig.captionChannels = config.captionChannels ?? transformerConfig.captionChannels
-        transformerConfig.motionBlockSize = config.motionModule?.blockSize ?? 1
         let tokens = TransformerBenchmark.captionTokens
         let flops = T5Benchmark.flops(t5Config, batch: 2, tokens: tokens)
-            + Double(steps) * TransformerBenchmark.flops(transformerConfig, batch: 2, frames: frames,
+            + Double(steps) * TransformerBenchmark.flops(TransformerBenchmark.Config(config), batch: 2, frames: frames,
                                                          height: height / scale, width: width / scale)
             + Double(frames) * VAEBenchmark.flops(vaeConfig, height: height, width: width)
 

@@ -21,6 +21,15 @@ public enum TransformerBenchmark {
 
         public init() {}
 
+        /// The sizes of a loaded model's config (for its FLOP count).
+        public init(_ config: PixArtConfig) {
+            blocks = config.numLayers
+            width = config.width
+            heads = config.numAttentionHeads
+            captionChannels = config.captionChannels ?? captionChannels
+            motionBlockSize = config.motionModule?.blockSize ?? 1
+        }
+
         var pixart: MergeBenchmark.Config {
             var c = MergeBenchmark.Config()
             c.blocks = blocks
@@ -169,13 +178,7 @@ public enum TransformerBenchmark {
         }
         let cell = 2 * (config.motionModule?.blockSize ?? 1)
         _ = try evaluate(frames: 1, height: cell, width: cell)
-        var c = Config()
-        c.blocks = config.numLayers
-        c.width = config.width
-        c.heads = config.numAttentionHeads
-        c.captionChannels = caption
-        c.motionBlockSize = config.motionModule?.blockSize ?? 1
-        return try StageTiming.measure(flops: flops(c, batch: batch, frames: frames, height: h, width: w)) {
+        return try StageTiming.measure(flops: flops(Config(config), batch: batch, frames: frames, height: h, width: w)) {
             let output = try evaluate(frames: frames, height: h, width: w)
             guard output.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
                 throw BenchError.failed(path: folder, reason: "the transformer's output is not finite")
