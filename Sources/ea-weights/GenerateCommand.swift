@@ -27,8 +27,8 @@ struct GenerateCommand: ParsableCommand {
         Compute: --compute int8 multiplies the transformer's Linear layers in int8 (the weights of an int8 file \
         from `convert --to int8` as they are, other weights quantized at load as convert would; activations \
         quantized per row at each call; AVX-512 VNNI where the processor has it); --t5-compute int8 does the same \
-        for T5's (a `convert --to int8` of the text encoder keeps its memory file-backed; its feed-forward output \
-        `wo` stays as convert keeps it). The VAE stays float32. Both are faster and approximate: --compare-f32 runs \
+        for T5's (a `convert --to int8` of the PixArt folder keeps those weights file-backed; T5's feed-forward \
+        output `wo` stays float32, as convert keeps it). The VAE stays float32. Both are faster and approximate: --compare-f32 runs \
         the same request in float32 afterwards and reports how far the video is from it (max abs difference and PSNR).
 
         Randomness: one PyTorch-compatible CPU generator seeded with --seed draws the initial latents and the \
