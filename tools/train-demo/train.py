@@ -369,7 +369,7 @@ def stage_dit2d(a):
     acp = ddpm_alphas_cumprod()
     n, nf = mean.shape[0], mean.shape[1]
     for step in range(a.dit_steps):
-        if stop_requested(a, "dit2d", step):
+        if stop_requested(a, "dit2d", step) or step == a.dit_stop_at:
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.dit_steps, a.dit_lr, warmup=a.warmup)
@@ -437,10 +437,10 @@ def stage_motion(a):
     acp = ddpm_alphas_cumprod()
     n, nf = mean.shape[0], mean.shape[1]
     for step in range(a.mm_steps):
-        if stop_requested(a, "motion", step):
+        if stop_requested(a, "motion", step) or step == a.mm_stop_at:
             break
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.mm_steps, g["peak"], warmup=a.warmup)
+            g["lr"] = lr_at(step, a.mm_steps, g["peak"], warmup=a.mm_warmup or a.warmup)
         idx = rng.integers(0, n, a.mm_batch)
         start = int(rng.integers(0, nf - a.frames + 1))
         x0 = sample_latents(mean, std, scale, idx, slice(start, start + a.frames)).permute(0, 2, 1, 3, 4)
@@ -642,19 +642,23 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--clips", type=int, default=1600)
     p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--vae-steps", type=int, default=2400)
+    p.add_argument("--vae-steps", type=int, default=1500)
     p.add_argument("--vae-batch", type=int, default=8)
     p.add_argument("--vae-lr", type=float, default=2e-3)
     p.add_argument("--vae-shape-gain", type=float, default=9.0, help="extra loss weight on the shape (--init-from)")
-    p.add_argument("--decoder-steps", type=int, default=1500, help="decoder stage steps (shape-weighted loss)")
+    p.add_argument("--decoder-steps", type=int, default=600, help="decoder stage steps (shape-weighted loss)")
     p.add_argument("--decoder-lr", type=float, default=1e-3)
     p.add_argument("--negative-steps", type=float, default=0.1,
                    help="fraction of the diffusion steps whose empty captions are the default negative prompt")
     p.add_argument("--warmup", type=int, default=100, help="learning-rate warm-up steps of dit2d and motion")
     p.add_argument("--dit-steps", type=int, default=2000)
+    p.add_argument("--dit-stop-at", type=int, default=0, help="end dit2d at this step, on --dit-steps' schedule "
+                   "(what a STOP file did in the committed run; 0: run them all)")
     p.add_argument("--dit-batch", type=int, default=128)
     p.add_argument("--dit-lr", type=float, default=1e-3)
     p.add_argument("--mm-steps", type=int, default=1500)
+    p.add_argument("--mm-stop-at", type=int, default=0, help="end motion at this step, on --mm-steps' schedule")
+    p.add_argument("--mm-warmup", type=int, default=0, help="motion's warm-up steps (0: --warmup)")
     p.add_argument("--mm-batch", type=int, default=16)
     p.add_argument("--mm-lr", type=float, default=1e-3)
     p.add_argument("--mm-base-lr-ratio", type=float, default=1.0)
