@@ -12,6 +12,8 @@ import os
 import sys
 import time
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py: shared cores
+
 import numpy as np
 import torch
 

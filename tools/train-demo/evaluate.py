@@ -17,6 +17,8 @@ import os
 import sys
 import time
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py: shared cores
+
 import numpy as np
 import torch
 
@@ -76,7 +78,8 @@ class Pipeline:
         return self.t5(enc.input_ids, attention_mask=enc.attention_mask).last_hidden_state, enc.attention_mask
 
     @torch.no_grad()
-    def __call__(self, prompt, negative="", steps=20, guidance=6.0, seed=43, frames=8, height=64, width=64):
+    def __call__(self, prompt, negative="", steps=20, guidance=6.0, seed=43, frames=8, height=64, width=64,
+                 use_motion=True):
         sched = self.scheduler_class(**self.scheduler_kwargs)
         sched.set_timesteps(steps)
         g = torch.Generator("cpu").manual_seed(seed)
@@ -84,7 +87,7 @@ class Pipeline:
         ctx, mask = self.encode([negative, prompt])
         for t in sched.timesteps:
             inp = sched.scale_model_input(torch.cat([latents, latents]), t)
-            out = self.model(inp, t.expand(2), ctx, mask)
+            out = self.model(inp, t.expand(2), ctx, mask, use_motion=use_motion)
             uncond, cond = out.chunk(2)
             noise = uncond + guidance * (cond - uncond)
             noise = noise.chunk(2, dim=1)[0]
@@ -125,6 +128,9 @@ def main():
     p.add_argument("--compare", help="also judge DIR/<i>.safetensors (the runner's) and report the max abs diff")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", help="write the report here")
+    p.add_argument("--no-motion", action="store_true", help="the 2D model alone (motion module off): 8 independent "
+                   "frames, for colour, shape and background before the motion stage (direction is meaningless)")
+    p.add_argument("--limit", type=int, default=0, help="only the first N prompts of each group (quick checks)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     from safetensors.torch import load_file, save_file
@@ -135,9 +141,10 @@ def main():
     i = 0
     t0 = time.time()
     for group in ("seen", "held_out"):
-        for prompt in prompts[group]:
+        for prompt in prompts[group][:a.limit or None]:
             for s in range(a.seeds):
-                video = pipe(prompt, negative=a.negative, steps=a.steps, guidance=a.guidance, seed=a.seed + s)
+                video = pipe(prompt, negative=a.negative, steps=a.steps, guidance=a.guidance, seed=a.seed + s,
+                             use_motion=not a.no_motion)
                 r = judge.judge(judge.frames_from_tensor(video.numpy()), prompt, a.style or "filled")
                 r.update(group=group, seed=a.seed + s, index=i)
                 if a.save:
@@ -160,6 +167,12 @@ def main():
         report[f"{group}_accuracy"] = sum(r["ok"] for r in rs) / len(rs)
         if a.compare:
             report[f"{group}_runner_accuracy"] = sum(r["runner_ok"] for r in rs) / len(rs)
+        report[f"{group}_parts"] = {
+            "colour": sum(bool(r["colour_found"]) for r in rs),
+            "background": sum(r["background"] == grammar.parse(r["prompt"])["background"] for r in rs),
+            "shape": sum(r["shape"] == grammar.parse(r["prompt"])["shape"] for r in rs),
+            "direction": sum(bool(r["direction_ok"]) for r in rs),
+            "style": sum(r["style"] == (a.style or "filled") for r in rs), "of": len(rs)}
     report["seconds"] = round(time.time() - t0, 1)
     print(json.dumps({k: v for k, v in report.items() if k != "results"}))
     if a.json:

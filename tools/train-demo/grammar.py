@@ -42,6 +42,11 @@ HELD_OUT = (
 SIZE = 64            # frame height and width in pixels
 CLIP_FRAMES = 16     # frames per dataset clip (training windows take 8 of them)
 SUPERSAMPLE = 4      # shapes are drawn at 4x and box-filtered down (anti-aliased edges)
+# Shape extent in px: 3-4 latent pixels of the factor-8 VAE (16-22 px, 2-3 latent pixels, was too few for the
+# VAE and the transformer to tell circles from squares and triangles). Speed in px per frame: 8 frames move
+# 9-14 px (the judge wants >= 6) and a 16-frame clip stays inside the frame (extent + 15 * speed <= 62).
+SHAPE_MIN, SHAPE_MAX = 24.0, 30.0
+SPEED_MIN, SPEED_MAX = 1.3, 2.0
 
 
 def caption(colour: str, shape: str, direction: str, background: str) -> str:
@@ -100,8 +105,8 @@ def draw_frame(shape: str, colour, background, cx: float, cy: float, size: float
 def random_clip(rng: np.random.Generator, colour: str, shape: str, direction: str, background: str,
                 frames: int = CLIP_FRAMES, outline: bool = False) -> np.ndarray:
     """A clip [frames, SIZE, SIZE, 3] uint8 of the shape moving at constant speed, inside the frame throughout."""
-    size = rng.uniform(16, 22)
-    speed = rng.uniform(1.8, 2.6)
+    size = rng.uniform(SHAPE_MIN, SHAPE_MAX)
+    speed = rng.uniform(SPEED_MIN, SPEED_MAX)
     dx, dy = DIRECTIONS[direction]
     margin = size / 2 + 1
     travel = speed * (frames - 1)
