@@ -27,14 +27,7 @@ struct BenchGenerateCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Latent frames.")
-    var frames = 8
-
-    @Option(help: "Video height in pixels (a multiple of 32).")
-    var height = 128
-
-    @Option(help: "Video width in pixels (a multiple of 32).")
-    var width = 128
+    @OptionGroup var size: VideoSizeOptions
 
     @Option(help: "Denoising steps (DPM++).")
     var steps = 10
@@ -49,11 +42,7 @@ struct BenchGenerateCommand: ParsableCommand {
     @OptionGroup var options: StageBenchOptions
 
     func validate() throws {
-        if frames < 1 || frames > 4096 || height < 32 || width < 32 || height % 32 != 0 || width % 32 != 0 {
-            throw ValidationError("--frames must be 1 to 4096 and --height, --width positive multiples of 32")
-        }
         if steps < 1 || steps > 1000 { throw ValidationError("--steps must be 1 to 1000") }
-
     }
 
     func run() throws {
@@ -75,13 +64,13 @@ struct BenchGenerateCommand: ParsableCommand {
                                 files.motionModule, (folders.vae as NSString).appendingPathComponent("diffusion_pytorch_model.safetensors")]
         try MergeBenchmark.readIntoPageCache(weights)
         let bytes = weights.reduce(0) { $0 + BenchMergeCommand.fileSize($1) }
-        let result = try GenerateBenchmark.run(folders, frames: frames, height: height, width: width, steps: steps, compute: compute,
+        let result = try GenerateBenchmark.run(folders, frames: size.frames, height: size.height, width: size.width, steps: steps, compute: compute,
                                               textEncoderCompute: t5Compute)
         var report = StageReport(
             stage: "generate",
-            work: "generate \(frames) frames of \(height)x\(width), \(steps) DPM++ steps (T5 in \(t5Compute.rawValue), transformer in "
+            work: "generate \(size.frames) frames of \(size.height)x\(size.width), \(steps) DPM++ steps (T5 in \(t5Compute.rawValue), transformer in "
                 + "\(compute.rawValue), VAE in f32; \(TerminalProgress.bytes(Int64(bytes))) of weights)",
-            sizes: ["frames": frames, "height": height, "width": width, "steps": steps, "weight_bytes": bytes],
+            sizes: ["frames": size.frames, "height": size.height, "width": size.width, "steps": steps, "weight_bytes": bytes],
             timing: result.timing, parts: result.parts)
         if options.python { report.python = pythonEstimate(folders, oursSeconds: result.timing.seconds) }
         try WeightOpsOutput.print(report, lines: report.lines, asJSON: options.json)
@@ -92,8 +81,8 @@ struct BenchGenerateCommand: ParsableCommand {
         let threads = String(options.pythonThreads)
         let runs = [
             (PythonT5Reference.script, [folders.t5, "2", String(TransformerBenchmark.captionTokens), threads], 1.0),
-            (PythonTransformerReference.script, [folders.transformer, String(frames), String(height), String(width), threads], Double(steps)),
-            (PythonVAEReference.script, [folders.vae, String(frames), String(height), String(width), threads], 1.0),
+            (PythonTransformerReference.script, [folders.transformer, String(size.frames), String(size.height), String(size.width), threads], Double(steps)),
+            (PythonVAEReference.script, [folders.vae, String(size.frames), String(size.height), String(size.width), threads], 1.0),
         ]
         var total = 0.0
         for (script, arguments, times) in runs {

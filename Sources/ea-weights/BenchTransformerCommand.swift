@@ -39,14 +39,7 @@ struct BenchTransformerCommand: ParsableCommand {
     @Option(help: "Attention heads of the PixArt blocks.")
     var heads = 16
 
-    @Option(help: "Latent frames (EasyAnimate v1 generates 8 to 16).")
-    var frames = 8
-
-    @Option(help: "Video height in pixels (a multiple of 32: VAE scale 8 × patch 2 × the motion module's 2×2 cell).")
-    var height = 128
-
-    @Option(help: "Video width in pixels (a multiple of 32).")
-    var width = 128
+    @OptionGroup var size: VideoSizeOptions
 
     @Option(help: ArgumentHelp("How the Linear layers multiply: f32, or int8 on the weights' convert --to int8 (written into --dir on first use).",
                                valueName: "f32|int8"))
@@ -57,9 +50,6 @@ struct BenchTransformerCommand: ParsableCommand {
     func validate() throws {
         if blocks < 1 || heads < 1 || channels < 32 || channels % heads != 0 || channels % 32 != 0 {
             throw ValidationError("--blocks and --heads must be positive, --channels a multiple of 32 and of --heads")
-        }
-        if frames < 1 || frames > 4096 || height < 32 || width < 32 || height % 32 != 0 || width % 32 != 0 {
-            throw ValidationError("--frames must be 1 to 4096 and --height, --width positive multiples of 32")
         }
     }
 
@@ -80,11 +70,11 @@ struct BenchTransformerCommand: ParsableCommand {
         let bytes = weights.reduce(0) { $0 + BenchMergeCommand.fileSize($1) }
         var report = StageReport(
             stage: "transformer",
-            work: "transformer step (CFG batch 2) of \(frames) frames of \(height)x\(width), \(blocks) blocks "
+            work: "transformer step (CFG batch 2) of \(size.frames) frames of \(size.height)x\(size.width), \(blocks) blocks "
                 + "(\(compute == .int8 ? "int8" : "F32") weights, \(TerminalProgress.bytes(Int64(bytes))))",
-            sizes: ["blocks": blocks, "frames": frames, "height": height, "width": width, "weight_bytes": bytes],
-            timing: try TransformerBenchmark.run(folder: folder, frames: frames, height: height, width: width, compute: compute))
+            sizes: ["blocks": blocks, "frames": size.frames, "height": size.height, "width": size.width, "weight_bytes": bytes],
+            timing: try TransformerBenchmark.run(folder: folder, frames: size.frames, height: size.height, width: size.width, compute: compute))
         try report.finish(options, pythonScript: PythonTransformerReference.script,
-                          arguments: [folder, String(frames), String(height), String(width)])
+                          arguments: [folder, String(size.frames), String(size.height), String(size.width)])
     }
 }

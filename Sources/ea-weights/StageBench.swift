@@ -24,6 +24,24 @@ struct StageBenchOptions: ParsableArguments {
     }
 }
 
+/// The video a transformer or whole-run bench works on.
+struct VideoSizeOptions: ParsableArguments {
+    @Option(help: "Latent frames (EasyAnimate v1 generates 8 to 16).")
+    var frames = 8
+
+    @Option(help: "Video height in pixels (a multiple of 32: VAE scale 8 × patch 2 × the motion module's 2×2 cell).")
+    var height = 128
+
+    @Option(help: "Video width in pixels (a multiple of 32).")
+    var width = 128
+
+    func validate() throws {
+        if frames < 1 || frames > 4096 || height < 32 || width < 32 || height % 32 != 0 || width % 32 != 0 {
+            throw ValidationError("--frames must be 1 to 4096 and --height, --width positive multiples of 32")
+        }
+    }
+}
+
 /// One stage's result as `bench STAGE` prints it: the timing fields at the top level of the JSON (`stage`,
 /// `seconds`, `gflops`, `peak_fraction`, `blas_core`, `peak_anon_mb`, …), the stage's own sizes, and the
 /// Python comparison.
