@@ -51,6 +51,22 @@ struct KernelTests {
         }}}
     }
 
+    @Test("feed-forward in bands of rows equals the whole product", arguments: [FeedForward.Activation.geluTanh, .geglu])
+    func feedForwardBandsMatchWhole(activation: FeedForward.Activation) throws {
+        let (dim, rows) = (8, 37)
+        let inner = activation == .geglu ? 64 : 32
+        let store = WeightStore(name: "ff", layers: [], replacements: [
+            "net.0.proj.weight": ramp([inner, dim], seed: 0.13), "net.0.proj.bias": ramp([inner], seed: 0.7),
+            "net.2.weight": ramp([dim, 32], seed: 0.29), "net.2.bias": ramp([dim], seed: 0.41),
+        ])
+        let ff = try FeedForward(store.root, dim: dim, activation: activation)
+        let x = ramp([rows, 1, dim], seed: 0.19)
+        let whole = ff(x)
+        let banded = ff(x, innerBudget: 5 * inner)   // 8 bands, the last of 2 rows
+        #expect(banded.shape == [rows, 1, dim] && whole.shape == banded.shape)
+        #expect(banded.maxAbsDifference(whole) < 1e-6)
+    }
+
     @Test("conv2d with padding and stride matches a direct convolution")
     func convMatchesDirect() {
         let (n, cin, hgt, wid, cout, ks) = (2, 3, 5, 6, 4, 3)

@@ -22,8 +22,22 @@ public struct FeedForward: Sendable {
         out = try Linear(w.scope("net").scope("2"), in: inner, out: dimOut ?? dim)
     }
 
-    /// x: [..., dim] → [..., dimOut]
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    /// Rows per pass are bounded so the inner activation stays under this many floats (64 MB): at 256×256 with
+    /// 16 frames the motion module's GEGLU input would otherwise be 604 MB of a step's anonymous memory.
+    public static let innerBudget = 16 << 20
+
+    /// x: [..., dim] → [..., dimOut]. `innerBudget` (floats) bounds each pass's inner activation; tests lower it.
+    public func callAsFunction(_ x: Tensor, innerBudget: Int = innerBudget) -> Tensor {
+        let rows = x.count / proj.inFeatures
+        let chunk = max(1, innerBudget / proj.outFeatures)
+        guard rows > chunk else { return forward(x) }
+        // Rows are independent: each pass multiplies a band of them, as the whole would.
+        let flat = x.reshaped([rows, proj.inFeatures])
+        let parts = stride(from: 0, to: rows, by: chunk).map { forward(flat.slice(first: $0..<min(rows, $0 + chunk))) }
+        return Tensor.concatenate(parts).reshaped(Array(x.shape.dropLast()) + [out.outFeatures])
+    }
+
+    private func forward(_ x: Tensor) -> Tensor {
         var hidden = proj(x)
         switch activation {
         case .geluTanh: Kernels.geluTanh(&hidden)
