@@ -119,6 +119,20 @@ struct GenerateCommandTests {
         #expect(output["fps"] as? Int == 8)
     }
 
+    @Test("on an AVX-512 CPU the SkylakeX kernels run even when OPENBLAS_CORETYPE names a family without AVX-512")
+    func avx512KernelsReplaceHaswell() throws {
+        let folder = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try CLIRunner.run(["generate", "--prompt", "a red circle", "--steps", "1", "--frames", "1", "--json",
+                                        "--out", folder.appendingPathComponent("clip.gif").path],
+                                       environment: ["OPENBLAS_CORETYPE": "Haswell"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let core = try #require(try CLIRunner.jsonObject(result.stdout)["blasCore"] as? String)
+        let cpuInfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let avx512 = cpuInfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").contains("avx512f") ?? false
+        #expect(avx512 ? core == "SkylakeX" : core != "SkylakeX", "\(core)")
+    }
+
     /// Each model in int8 against the float32 video of the same request on ea-tiny (random weights, 5 DPM++
     /// steps, 4 frames of 64²), with the smallest PSNR the tests accept and the one measured.
     struct Int8Case: CustomStringConvertible, Sendable {
