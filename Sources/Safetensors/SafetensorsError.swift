@@ -30,6 +30,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
     /// Stopped by Ctrl-C (or the caller) between blocks; nothing was left behind.
     case cancelled(path: String)
     case writeFailed(path: String, reason: String)
+    case readFailed(path: String, reason: String)
     /// An output would replace something that appeared while it was being written.
     case destinationExists(path: String)
     case invalidWrite(path: String, reason: String)
@@ -87,6 +88,8 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
             return "\(path): interrupted; nothing was left behind"
         case let .writeFailed(path, reason):
             return "\(path): write failed: \(reason)"
+        case let .readFailed(path, reason):
+            return "\(path): read failed: \(reason)"
         case let .destinationExists(path):
             return "\(path) already exists; remove it or choose another output"
         case let .invalidWrite(path, reason):

@@ -256,9 +256,8 @@ public enum Convert {
         }
         let layer = String(name.dropLast(".weight".count))
         let rows = view.shape[0], cols = view.shape[1], g = options.groupSize
-        func quantized(scales: [Float]? = nil) -> QuantizedWeight {
-            defer { view.releaseMapping() }
-            return view.withFloat32 { w in
+        func quantized(scales: [Float]? = nil) throws -> QuantizedWeight {
+            try view.withFloat32Copy { w in
                 format.isBlockwise ? Quantizer.int8Blockwise(w, rows: rows, cols: cols, groupSize: g, scales: scales)
                                    : Quantizer.float8E4M3(w, shape: view.shape, scale: scales?.first)
             }
@@ -266,7 +265,7 @@ public enum Convert {
         if options.dryRun {
             // Nothing will be written (the tensors below are never computed), but the error is measured so the
             // report is the real one.
-            let q = quantized()
+            let q = try quantized()
             log.report.quantized.append(.init(layer: layer, format: format.rawValue, groupSize: q.groupSize, error: q.error))
         }
         // Every scale is written before every weight (F32 sorts first in the file), so only the scales (1/g² of
@@ -274,15 +273,14 @@ public enum Convert {
         let held = HeldScales()
         let scaleShape = format.isBlockwise ? [rows / g, cols / g] : []
         let scale = OutputTensor.computingFloats(name: layer + ".weight_scale", dtype: .f32, shape: scaleShape) {
-            defer { view.releaseMapping() }
-            let scales = view.withFloat32 { w in
+            let scales = try view.withFloat32Copy { w in
                 format.isBlockwise ? Quantizer.int8BlockScales(w, rows: rows, cols: cols, groupSize: g) : [Quantizer.float8Scale(w)]
             }
             held.keep(scales)
             return scales
         }
         let weight = OutputTensor.computingBytes(name: name, dtype: format.storageDType, shape: view.shape) {
-            let q = quantized(scales: held.take())
+            let q = try quantized(scales: held.take())
             log.report.quantized.append(.init(layer: layer, format: format.rawValue, groupSize: q.groupSize, error: q.error))
             return q.data
         }
