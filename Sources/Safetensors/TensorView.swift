@@ -52,19 +52,6 @@ public struct TensorView: @unchecked Sendable {
         return try values.withUnsafeBufferPointer(body)
     }
 
-    /// The values as float32 in a buffer of their own, copied with `MappedFile.read` rather than through the
-    /// mapping, valid only inside `body`: for passes over a whole checkpoint that read each tensor once or twice
-    /// (convert), where faulting the mapping in and unmapping it again costs more than the copy. Other dtypes
-    /// are decoded as `toFloat32` does.
-    public func withFloat32Copy<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
-        guard dtype == .f32, elementCount > 0 else { return try toFloat32().withUnsafeBufferPointer(body) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 64)
-        defer { buffer.deallocate() }
-        try file.read(byteRange, into: buffer)
-        return try body(UnsafeBufferPointer(start: buffer.baseAddress!.bindMemory(to: Float.self, capacity: elementCount),
-                                            count: elementCount))
-    }
-
     /// Decodes into a caller-owned float32 buffer of exactly `elementCount` elements.
     public func decode(into out: UnsafeMutableBufferPointer<Float>) {
         precondition(out.count == elementCount)

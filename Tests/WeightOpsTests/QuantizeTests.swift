@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Safetensors
 @testable import WeightOps
@@ -13,6 +14,26 @@ struct QuantizeTests {
             let u = Float(state >> 40) / Float(1 << 24) - 0.5
             return i % 97 == 0 ? u * 8 : u * 0.2
         }
+    }
+
+    @Test("a file's tensor read unit by unit quantizes to the bytes, scales and error of the same values in memory")
+    func fileSourceEqualsMemory() throws {
+        let dir = try SyntheticSafetensors.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // 98,304 elements: two fp8 units of 64 K, the second partial; four int8 block rows of 64; after a tensor of
+        // 3 floats, so the weight starts mid-page.
+        let (rows, cols, g) = (256, 384, 64)
+        let w = Self.weights(rows: rows, cols: cols, seed: 11)
+        let path = try SyntheticSafetensors.write([.init(name: "a", shape: [3], values: [1, 2, 3]),
+                                                   .init(name: "w", shape: [rows, cols], values: w)],
+                                                  to: dir.appendingPathComponent("w.safetensors").path)
+        let source = WeightSource(try SafetensorsFile(path: path).tensor("w"))
+        let f8File = try Quantizer.float8E4M3(source, shape: [rows, cols]), f8Memory = Quantizer.float8E4M3(w, shape: [rows, cols])
+        #expect(f8File.data == f8Memory.data && f8File.scale == f8Memory.scale && f8File.error == f8Memory.error)
+        let i8File = try Quantizer.int8Blockwise(source, rows: rows, cols: cols, groupSize: g)
+        let i8Memory = Quantizer.int8Blockwise(w, rows: rows, cols: cols, groupSize: g)
+        #expect(i8File.data == i8Memory.data && i8File.scale == i8Memory.scale && i8File.error == i8Memory.error)
+        #expect(i8File.scaleShape == [rows / g, cols / g] && f8File.scaleShape == [])
     }
 
     @Test("int8 blockwise: |w - q*scale| <= scale/2 in every block, scales are absmax/127")

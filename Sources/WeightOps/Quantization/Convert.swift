@@ -256,11 +256,10 @@ public enum Convert {
         }
         let layer = String(name.dropLast(".weight".count))
         let rows = view.shape[0], cols = view.shape[1], g = options.groupSize
+        let source = WeightSource(view)
         func quantized(scales: [Float]? = nil) throws -> QuantizedWeight {
-            try view.withFloat32Copy { w in
-                format.isBlockwise ? Quantizer.int8Blockwise(w, rows: rows, cols: cols, groupSize: g, scales: scales)
-                                   : Quantizer.float8E4M3(w, shape: view.shape, scale: scales?.first)
-            }
+            format.isBlockwise ? try Quantizer.int8Blockwise(source, rows: rows, cols: cols, groupSize: g, scales: scales)
+                               : try Quantizer.float8E4M3(source, shape: view.shape, scale: scales?.first)
         }
         if options.dryRun {
             // Nothing will be written (the tensors below are never computed), but the error is measured so the
@@ -273,9 +272,8 @@ public enum Convert {
         let held = HeldScales()
         let scaleShape = format.isBlockwise ? [rows / g, cols / g] : []
         let scale = OutputTensor.computingFloats(name: layer + ".weight_scale", dtype: .f32, shape: scaleShape) {
-            let scales = try view.withFloat32Copy { w in
-                format.isBlockwise ? Quantizer.int8BlockScales(w, rows: rows, cols: cols, groupSize: g) : [Quantizer.float8Scale(w)]
-            }
+            let scales = format.isBlockwise ? try Quantizer.int8BlockScales(source, rows: rows, cols: cols, groupSize: g)
+                                            : [try Quantizer.float8Scale(source)]
             held.keep(scales)
             return scales
         }

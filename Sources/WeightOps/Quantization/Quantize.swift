@@ -46,15 +46,20 @@ public enum Quantizer {
 
     /// Per-block scales of a (rows, cols) weight: `max(absmax / 127, 1e-8)`, shape (rows/g, cols/g).
     public static func int8BlockScales(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, groupSize g: Int) -> [Float] {
+        inMemory { try int8BlockScales(WeightSource(w), rows: rows, cols: cols, groupSize: g) }
+    }
+
+    /// Block rows (g rows of the weight) run on all cores, each row through the vector kernel.
+    static func int8BlockScales(_ w: WeightSource, rows: Int, cols: Int, groupSize g: Int) throws -> [Float] {
         precondition(w.count == rows * cols && rows % g == 0 && cols % g == 0, "int8 blockwise needs whole blocks")
         let blockCols = cols / g
         var scales = [Float](repeating: 0, count: (rows / g) * blockCols)
-        scales.withUnsafeMutableBufferPointer { scales in
+        try scales.withUnsafeMutableBufferPointer { scales in
             let scales = scales
-            parallelFor(rows / g) { br in
+            try w.forEachUnit(rows / g, maxElements: g * cols, elements: { ($0 * g * cols)..<(($0 + 1) * g * cols) }) { br, band in
                 let blockRow = UnsafeMutableBufferPointer(rebasing: scales[(br * blockCols)..<((br + 1) * blockCols)])
-                for r in (br * g)..<((br + 1) * g) {
-                    QuantizationKernels.blockAbsMax(UnsafeBufferPointer(rebasing: w[(r * cols)..<((r + 1) * cols)]), group: g,
+                for r in 0..<g {
+                    QuantizationKernels.blockAbsMax(UnsafeBufferPointer(rebasing: band[(r * cols)..<((r + 1) * cols)]), group: g,
                                                     into: blockRow)
                 }
                 for j in blockRow.indices { blockRow[j] = max(blockRow[j] / int8Max, minimumScale) }
@@ -68,28 +73,34 @@ public enum Quantizer {
         w.withUnsafeBufferPointer { int8Blockwise($0, rows: rows, cols: cols, groupSize: g) }
     }
 
-    /// `w`: (rows, cols) row-major; both divisible by `groupSize`. Block rows run on all cores, each row through
-    /// the vector kernel.
-    /// `scales`, when given, are this weight's `int8BlockScales` computed before.
+    /// `w`: (rows, cols) row-major; both divisible by `groupSize`. `scales`, when given, are this weight's
+    /// `int8BlockScales` computed before.
     public static func int8Blockwise(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, groupSize g: Int,
                                      scales known: [Float]? = nil) -> QuantizedWeight {
+        inMemory { try int8Blockwise(WeightSource(w), rows: rows, cols: cols, groupSize: g, scales: known) }
+    }
+
+    /// Block rows run on all cores, each row through the vector kernel.
+    static func int8Blockwise(_ w: WeightSource, rows: Int, cols: Int, groupSize g: Int,
+                              scales known: [Float]? = nil) throws -> QuantizedWeight {
         precondition(w.count == rows * cols && rows % g == 0 && cols % g == 0, "int8 blockwise needs whole blocks")
         let blockCols = cols / g
-        let scales = known ?? int8BlockScales(w, rows: rows, cols: cols, groupSize: g)
+        let scales = try known ?? int8BlockScales(w, rows: rows, cols: cols, groupSize: g)
         precondition(scales.count == (rows / g) * blockCols, "int8 blockwise scales")
         var q = [UInt8](repeating: 0, count: w.count)
         var partial = [QuantizationKernels.Error](repeating: .init(), count: rows / g)
-        q.withUnsafeMutableBufferPointer { q in
-            partial.withUnsafeMutableBufferPointer { partial in
-                scales.withUnsafeBufferPointer { scales in
+        try q.withUnsafeMutableBufferPointer { q in
+            try partial.withUnsafeMutableBufferPointer { partial in
+                try scales.withUnsafeBufferPointer { scales in
                     let (q, partial) = (q, partial)
-                    parallelFor(rows / g) { br in
+                    try w.forEachUnit(rows / g, maxElements: g * cols, elements: { ($0 * g * cols)..<(($0 + 1) * g * cols) }) { br, band in
                         var error = QuantizationKernels.Error()
                         let rowScales = UnsafeBufferPointer(rebasing: scales[(br * blockCols)..<((br + 1) * blockCols)])
-                        for r in (br * g)..<((br + 1) * g) {
+                        for r in 0..<g {
                             let row = (r * cols)..<((r + 1) * cols)
-                            QuantizationKernels.int8Row(UnsafeBufferPointer(rebasing: w[row]), group: g, scales: rowScales,
-                                                        into: UnsafeMutableBufferPointer(rebasing: q[row]), error: &error)
+                            let out = (br * g * cols + r * cols)..<(br * g * cols + (r + 1) * cols)
+                            QuantizationKernels.int8Row(UnsafeBufferPointer(rebasing: band[row]), group: g, scales: rowScales,
+                                                        into: UnsafeMutableBufferPointer(rebasing: q[out]), error: &error)
                         }
                         partial[br] = error
                     }
@@ -98,6 +109,11 @@ public enum Quantizer {
         }
         return QuantizedWeight(format: .int8Blockwise, data: q, shape: [rows, cols], scale: scales,
                                scaleShape: [rows / g, blockCols], groupSize: g, error: error(of: partial))
+    }
+
+    /// Runs a quantizer on a source in memory, which has no reads to fail.
+    private static func inMemory<R>(_ body: () throws -> R) -> R {
+        do { return try body() } catch { preconditionFailure("a weight in memory cannot fail to read: \(error)") }
     }
 
     /// The error of a weight from its parts' sums.
@@ -110,16 +126,24 @@ public enum Quantizer {
 
     /// The scalar fp8 scale: absmax / 448, or 1 for an all-zero weight (a zero scale would make 1/scale infinite).
     public static func float8Scale(_ w: UnsafeBufferPointer<Float>) -> Float {
-        var partial = [Float](repeating: 0, count: ProcessInfoCache.activeProcessorCount)
-        let chunk = (w.count + partial.count - 1) / max(partial.count, 1)
-        partial.withUnsafeMutableBufferPointer { partial in
+        inMemory { try float8Scale(WeightSource(w)) }
+    }
+
+    /// Elements per unit of work of the fp8 passes (256 KB of F32: a worker's copy stays in its core's cache).
+    static let float8Chunk = 1 << 16
+
+    static func float8Scale(_ w: WeightSource) throws -> Float {
+        let chunk = float8Chunk
+        let units = (w.count + chunk - 1) / chunk
+        var partial = [Float](repeating: 0, count: units)
+        try partial.withUnsafeMutableBufferPointer { partial in
             let partial = partial
-            parallelFor(partial.count) { i in
-                let range = min(w.count, i * chunk)..<min(w.count, (i + 1) * chunk)
-                partial[i] = NumericChecks.maxAbs(UnsafeBufferPointer(rebasing: w[range]))
+            try w.forEachUnit(units, maxElements: chunk, elements: { ($0 * chunk)..<min(w.count, ($0 + 1) * chunk) }) { i, values in
+                partial[i] = NumericChecks.maxAbs(values)
             }
         }
-        let amax = partial.max() ?? 0
+        // The same bit-pattern maximum over the parts as over the whole (a NaN wins, as in one pass).
+        let amax = partial.withUnsafeBufferPointer { NumericChecks.maxAbs($0) }
         return amax > 0 ? amax / float8E4M3Max : 1
     }
 
@@ -143,18 +167,22 @@ public enum Quantizer {
     /// `w`: any shape (stored as is); one scalar scale. Chunks of 64 K elements run on all cores through the
     /// vector kernel. `scale`, when given, is this weight's `float8Scale` computed before.
     public static func float8E4M3(_ w: UnsafeBufferPointer<Float>, shape: [Int], scale known: Float? = nil) -> QuantizedWeight {
-        let scale = known ?? float8Scale(w)
+        inMemory { try float8E4M3(WeightSource(w), shape: shape, scale: known) }
+    }
+
+    static func float8E4M3(_ w: WeightSource, shape: [Int], scale known: Float? = nil) throws -> QuantizedWeight {
+        let scale = try known ?? float8Scale(w)
         let inverse = 1 / scale
-        let chunk = 1 << 16
+        let chunk = float8Chunk
         let chunks = (w.count + chunk - 1) / chunk
         var q = [UInt8](repeating: 0, count: w.count)
         var partial = [QuantizationKernels.Error](repeating: .init(), count: chunks)
-        q.withUnsafeMutableBufferPointer { q in
-            partial.withUnsafeMutableBufferPointer { partial in
+        try q.withUnsafeMutableBufferPointer { q in
+            try partial.withUnsafeMutableBufferPointer { partial in
                 let (q, partial) = (q, partial)
-                parallelFor(chunks) { i in
+                try w.forEachUnit(chunks, maxElements: chunk, elements: { ($0 * chunk)..<min(w.count, ($0 + 1) * chunk) }) { i, values in
                     let range = (i * chunk)..<min(w.count, (i + 1) * chunk)
-                    QuantizationKernels.float8E4M3(UnsafeBufferPointer(rebasing: w[range]), inverseScale: inverse, scale: scale,
+                    QuantizationKernels.float8E4M3(values, inverseScale: inverse, scale: scale,
                                                    into: UnsafeMutableBufferPointer(rebasing: q[range]), error: &partial[i])
                 }
             }
