@@ -208,7 +208,7 @@ def write_latents(a, vae, scale):
                 post = vae.encode(to_pixels(flat[i:i + 256])).latent_dist
                 means.append(post.mean)
                 stds.append(post.std)
-            shape = (clips.shape[0], clips.shape[1], 4, 8, 8)
+            shape = (clips.shape[0], clips.shape[1]) + tuple(means[0].shape[1:])
             out[name] = (torch.cat(means).view(shape), torch.cat(stds).view(shape))
     if scale is None:
         scale = round(float(1 / out["base"][0].std()), 5)
@@ -336,8 +336,8 @@ def captions_with_dropout(rng, texts, p=0.1, negative_rng=None, negative_steps=0
     return out
 
 
-def encode_captions(a, tok, rng, texts, negative_rng):
-    texts = captions_with_dropout(rng, texts, negative_rng=negative_rng, negative_steps=a.negative_steps)
+def encode_captions(a, tok, rng, texts, negative_rng, p=0.1):
+    texts = captions_with_dropout(rng, texts, p=p, negative_rng=negative_rng, negative_steps=a.negative_steps)
     return encode_text(tok, texts, length=models.MAX_TOKENS if NEGATIVE_PROMPT in texts else 16)
 
 
@@ -409,6 +409,17 @@ def load_stage(a, name):
     return torch.load(os.path.join(a.work, f"{name}.pt"))
 
 
+def motion_batch(a, rng, mean, std, scale, texts):
+    """One motion-stage batch: a.mm_batch clips, one a.frames window (the same start for the batch), as
+    x0 [B, C, F, H, W] (sampled posterior x scaling factor) and the clips' captions, in the same order
+    (check_data.py decodes and judges exactly these)."""
+    n, nf = mean.shape[0], mean.shape[1]
+    idx = rng.integers(0, n, a.mm_batch)
+    start = int(rng.integers(0, nf - a.frames + 1))
+    x0 = sample_latents(mean, std, scale, idx, slice(start, start + a.frames)).permute(0, 2, 1, 3, 4)
+    return x0, [texts[i] for i in idx]
+
+
 def stage_motion(a):
     torch.manual_seed(a.seed + 3)
     rng = np.random.default_rng(a.seed + 3)
@@ -441,10 +452,8 @@ def stage_motion(a):
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.mm_steps, g["peak"], warmup=a.mm_warmup or a.warmup)
-        idx = rng.integers(0, n, a.mm_batch)
-        start = int(rng.integers(0, nf - a.frames + 1))
-        x0 = sample_latents(mean, std, scale, idx, slice(start, start + a.frames)).permute(0, 2, 1, 3, 4)
-        ids, mask = encode_captions(a, tok, rng, [texts[i] for i in idx], negative_rng)
+        x0, batch_texts = motion_batch(a, rng, mean, std, scale, texts)
+        ids, mask = encode_captions(a, tok, rng, batch_texts, negative_rng, p=a.mm_caption_dropout)
         loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=True)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -662,6 +671,7 @@ def main():
     p.add_argument("--mm-batch", type=int, default=16)
     p.add_argument("--mm-lr", type=float, default=1e-3)
     p.add_argument("--mm-base-lr-ratio", type=float, default=1.0)
+    p.add_argument("--mm-caption-dropout", type=float, default=0.1, help="motion: fraction of empty captions")
     p.add_argument("--mm-resume", action="store_true", help="start the motion stage from its own last checkpoint")
     p.add_argument("--min-snr-gamma", type=float, default=5.0, help="Min-SNR-gamma loss weighting (0: off)")
     p.add_argument("--snapshot-every", type=int, default=0,
