@@ -83,7 +83,8 @@ class Pipeline:
         sched = self.scheduler_class(**self.scheduler_kwargs)
         sched.set_timesteps(steps)
         g = torch.Generator("cpu").manual_seed(seed)
-        latents = torch.randn([1, 4, frames, height // 8, width // 8], generator=g) * sched.init_noise_sigma
+        factor = 2 ** (len(self.vae.config.block_out_channels) - 1)   # as the runner derives it
+        latents = torch.randn([1, 4, frames, height // factor, width // factor], generator=g) * sched.init_noise_sigma
         ctx, mask = self.encode([negative, prompt])
         for t in sched.timesteps:
             inp = sched.scale_model_input(torch.cat([latents, latents]), t)

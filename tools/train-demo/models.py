@@ -24,7 +24,8 @@ from diffusers.models.attention import FeedForward
 from transformers import T5Config, T5EncoderModel
 
 # ---------------------------------------------------------------------------------------------- configs
-LATENT = 8  # latent height/width for 64x64 videos (VAE scale factor 8)
+LATENT = 16  # latent height/width for 64x64 videos (VAE scale factor 4)
+PATCH = 2    # transformer patch size (as the real PixArt): 8x8 tokens per 64x64 frame
 WIDTH = 96  # transformer width: 6 heads x 16 (the motion module's GroupNorm(32) needs a multiple of 32)
 
 TRANSFORMER_CONFIG = dict(
@@ -32,13 +33,13 @@ TRANSFORMER_CONFIG = dict(
     caption_channels=64, cross_attention_dim=WIDTH, double_self_attention=False, dropout=0.0, in_channels=4,
     interpolation_scale=None, norm_elementwise_affine=False, norm_eps=1e-6, norm_num_groups=32,
     norm_type="ada_norm_single", num_attention_heads=WIDTH // 16, num_embeds_ada_norm=1000, num_layers=4,
-    num_vector_embeds=None, only_cross_attention=False, out_channels=8, patch_size=1, sample_size=LATENT,
+    num_vector_embeds=None, only_cross_attention=False, out_channels=8, patch_size=PATCH, sample_size=LATENT,
     upcast_attention=False, use_linear_projection=False,
 )
 
 VAE_CONFIG = dict(
-    act_fn="silu", block_out_channels=[16, 32, 48, 48],  # 48 deep: the set stays <= 25 MB at width 96
-    down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+    act_fn="silu", block_out_channels=[16, 32, 48],  # 3 blocks: scale factor 4 (16x16 latents of 64x64)
+    down_block_types=["DownEncoderBlock2D"] * 3, up_block_types=["UpDecoderBlock2D"] * 3,
     force_upcast=True, in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=16,
     sample_size=64, scaling_factor=0.18215,  # replaced by 1/std of the trained latents at export
 )

@@ -208,7 +208,7 @@ def write_latents(a, vae, scale):
                 post = vae.encode(to_pixels(flat[i:i + 256])).latent_dist
                 means.append(post.mean)
                 stds.append(post.std)
-            shape = (clips.shape[0], clips.shape[1], 4, 8, 8)
+            shape = (clips.shape[0], clips.shape[1]) + tuple(means[0].shape[1:])
             out[name] = (torch.cat(means).view(shape), torch.cat(stds).view(shape))
     if scale is None:
         scale = round(float(1 / out["base"][0].std()), 5)
@@ -292,11 +292,19 @@ def latents_of(a, name):
     return mean, std, scale
 
 
-def sample_latents(mean, std, scale, idx, frames):
-    """EasyAnimate samples the VAE posterior (latent_dist.sample()) and multiplies by the scaling factor."""
+LATENT_SAMPLING = "mean"  # set by --latent-sampling
+
+
+def sample_latents(mean, std, scale, idx, frames=None):
+    """The training latents x the scaling factor: the posterior mean (default), or a sample of the posterior as
+    EasyAnimate does (latent_dist.sample()). This VAE's posterior std is ~0.85 of latents whose std is ~1.9
+    (KL weight 1e-6, 70 % of the VAE steps on the mean): sampling puts ~20 % of x0's variance in noise the
+    transformer cannot predict; the decoder reconstructs the mean as well as a sample (check_vae.py)."""
     m, s = mean[idx], std[idx]
     if frames is not None:
         m, s = m[:, frames], s[:, frames]
+    if LATENT_SAMPLING == "mean":
+        return m * scale
     return (m + s * torch.randn_like(m)) * scale
 
 
@@ -336,8 +344,8 @@ def captions_with_dropout(rng, texts, p=0.1, negative_rng=None, negative_steps=0
     return out
 
 
-def encode_captions(a, tok, rng, texts, negative_rng):
-    texts = captions_with_dropout(rng, texts, negative_rng=negative_rng, negative_steps=a.negative_steps)
+def encode_captions(a, tok, rng, texts, negative_rng, p=0.1):
+    texts = captions_with_dropout(rng, texts, p=p, negative_rng=negative_rng, negative_steps=a.negative_steps)
     return encode_text(tok, texts, length=models.MAX_TOKENS if NEGATIVE_PROMPT in texts else 16)
 
 
@@ -369,13 +377,13 @@ def stage_dit2d(a):
     acp = ddpm_alphas_cumprod()
     n, nf = mean.shape[0], mean.shape[1]
     for step in range(a.dit_steps):
-        if stop_requested(a, "dit2d", step) or step == a.dit_stop_at:
+        if stop_requested(a, "dit2d", step) or (a.dit_stop_at and step == a.dit_stop_at):
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.dit_steps, a.dit_lr, warmup=a.warmup)
         idx = rng.integers(0, n, a.dit_batch)
         fr = rng.integers(0, nf, a.dit_batch)
-        x0 = ((mean[idx, fr] + std[idx, fr] * torch.randn_like(mean[idx, fr])) * scale)[:, :, None]
+        x0 = sample_latents(mean[idx, fr], std[idx, fr], scale, slice(None))[:, :, None]
         ids, mask = encode_captions(a, tok, rng, [texts[i] for i in idx], negative_rng)
         loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=False)
         opt.zero_grad(set_to_none=True)
@@ -409,6 +417,17 @@ def load_stage(a, name):
     return torch.load(os.path.join(a.work, f"{name}.pt"))
 
 
+def motion_batch(a, rng, mean, std, scale, texts):
+    """One motion-stage batch: a.mm_batch clips, one a.frames window (the same start for the batch), as
+    x0 [B, C, F, H, W] (sampled posterior x scaling factor) and the clips' captions, in the same order
+    (check_data.py decodes and judges exactly these)."""
+    n, nf = mean.shape[0], mean.shape[1]
+    idx = rng.integers(0, n, a.mm_batch)
+    start = int(rng.integers(0, nf - a.frames + 1))
+    x0 = sample_latents(mean, std, scale, idx, slice(start, start + a.frames)).permute(0, 2, 1, 3, 4)
+    return x0, [texts[i] for i in idx]
+
+
 def stage_motion(a):
     torch.manual_seed(a.seed + 3)
     rng = np.random.default_rng(a.seed + 3)
@@ -437,14 +456,12 @@ def stage_motion(a):
     acp = ddpm_alphas_cumprod()
     n, nf = mean.shape[0], mean.shape[1]
     for step in range(a.mm_steps):
-        if stop_requested(a, "motion", step) or step == a.mm_stop_at:
+        if stop_requested(a, "motion", step) or (a.mm_stop_at and step == a.mm_stop_at):
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.mm_steps, g["peak"], warmup=a.mm_warmup or a.warmup)
-        idx = rng.integers(0, n, a.mm_batch)
-        start = int(rng.integers(0, nf - a.frames + 1))
-        x0 = sample_latents(mean, std, scale, idx, slice(start, start + a.frames)).permute(0, 2, 1, 3, 4)
-        ids, mask = encode_captions(a, tok, rng, [texts[i] for i in idx], negative_rng)
+        x0, batch_texts = motion_batch(a, rng, mean, std, scale, texts)
+        ids, mask = encode_captions(a, tok, rng, batch_texts, negative_rng, p=a.mm_caption_dropout)
         loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=True)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -496,7 +513,7 @@ def stage_personalized(a):
             g["lr"] = lr_at(step, a.pers_steps, a.pers_lr, warmup=50)
         idx = rng.integers(0, n, a.dit_batch)
         fr = rng.integers(0, nf, a.dit_batch)
-        x0 = ((mean[idx, fr] + std[idx, fr] * torch.randn_like(mean[idx, fr])) * scale)[:, :, None]
+        x0 = sample_latents(mean[idx, fr], std[idx, fr], scale, slice(None))[:, :, None]
         ids, mask = encode_captions(a, tok, rng, [texts[i] for i in idx], negative_rng)
         loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=False)
         opt.zero_grad(set_to_none=True)
@@ -662,7 +679,10 @@ def main():
     p.add_argument("--mm-batch", type=int, default=16)
     p.add_argument("--mm-lr", type=float, default=1e-3)
     p.add_argument("--mm-base-lr-ratio", type=float, default=1.0)
+    p.add_argument("--mm-caption-dropout", type=float, default=0.1, help="motion: fraction of empty captions")
     p.add_argument("--mm-resume", action="store_true", help="start the motion stage from its own last checkpoint")
+    p.add_argument("--latent-sampling", choices=["mean", "sample"], default="mean",
+                   help="diffusion stages' x0: the VAE posterior mean or a sample of it (EasyAnimate's)")
     p.add_argument("--min-snr-gamma", type=float, default=5.0, help="Min-SNR-gamma loss weighting (0: off)")
     p.add_argument("--snapshot-every", type=int, default=0,
                    help="dit2d/motion: save the EMA weights every N steps to WORK/<stage>-snapshot.pt")
@@ -676,6 +696,8 @@ def main():
     torch.set_num_threads(a.threads)
     global MIN_SNR_GAMMA
     MIN_SNR_GAMMA = a.min_snr_gamma
+    global LATENT_SAMPLING
+    LATENT_SAMPLING = a.latent_sampling
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.out, exist_ok=True)
     timing_path = os.path.join(a.work, "timings.json")
