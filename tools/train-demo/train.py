@@ -8,7 +8,7 @@ Stages (EasyAnimate's recipe in miniature; each saves a checkpoint in --work, --
   vae          AutoencoderKL on single frames of both datasets (MSE + tiny KL)
   decoder      its decoder trained further with the loss weighted on the shape (encoder and latents unchanged)
   dit2d        the PixArt Transformer2DModel + T5 encoder on single frames (eps prediction, DDPM linear betas)
-  motion       the motion module on 8-frame clips, the 2D part at a lower learning rate, T5 frozen (BF16-rounded)
+  motion       the motion module on 8-frame clips with the 2D part, T5 frozen (BF16-rounded; --mm-train-t5 trains it)
   personalized the 2D backbone fine-tuned on outline frames (caption path frozen)
   lora         a kohya LoRA from the SVD of (personalized - base) per Linear
   export       fixtures/ea-demo in the release's file layout and key names
@@ -309,6 +309,8 @@ def sample_latents(mean, std, scale, idx, frames=None):
 
 
 MIN_SNR_GAMMA = 5.0  # set by --min-snr-gamma (0: the plain eps MSE)
+T_POWER = 1.0  # the motion stage sets it from --mm-t-power (1: uniform timesteps)
+X0_WEIGHT_MAX = 0.0  # the motion stage sets it from --mm-x0-weight (0: off)
 
 
 def diffusion_loss(model, x0, ids, mask, t5, acp, use_motion):
@@ -316,16 +318,21 @@ def diffusion_loss(model, x0, ids, mask, t5, acp, use_motion):
     weighted by min(SNR, gamma) / SNR (Min-SNR-gamma, Hang et al. 2023, the eps-prediction form): the nearly
     noise-free steps, whose eps is hard to predict and matters little, stop dominating the gradient."""
     b = x0.shape[0]
-    t = torch.randint(0, 1000, (b,))
+    if T_POWER == 1.0:
+        t = torch.randint(0, 1000, (b,))
+    else:  # density of t ∝ t^(T_POWER - 1): towards high noise for T_POWER > 1 (see --mm-t-power)
+        t = (1000 * torch.rand(b) ** (1 / T_POWER)).long().clamp(0, 999)
     noise = torch.randn_like(x0)
     ab = acp[t].view(b, 1, 1, 1, 1)
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
     ctx = t5(ids, attention_mask=mask).last_hidden_state
     out = model(xt, t, ctx, mask, use_motion=use_motion)
     per_sample = ((out[:, :x0.shape[1]] - noise) ** 2).flatten(1).mean(1)
+    snr = acp[t] / (1 - acp[t])
+    if X0_WEIGHT_MAX > 0:  # the x0 MSE (= eps MSE / SNR) where SNR < 1, at most X0_WEIGHT_MAX x the eps MSE
+        per_sample = per_sample * torch.clamp(1 / snr, min=1.0, max=X0_WEIGHT_MAX)
     if MIN_SNR_GAMMA <= 0:
         return per_sample.mean()
-    snr = acp[t] / (1 - acp[t])
     return (per_sample * torch.clamp(snr, max=MIN_SNR_GAMMA) / snr).mean()
 
 
@@ -447,12 +454,17 @@ def stage_motion(a):
         from safetensors.torch import load_file
         model.load_motion_state_dict(load_file(os.path.join(a.init_from, "motion_module.safetensors")))
     t5 = models.make_t5(len(tok))
-    t5.load_state_dict(ck["t5"])
-    t5.requires_grad_(False)
+    t5.load_state_dict(done["t5"] if a.mm_resume else ck["t5"])
+    t5.requires_grad_(a.mm_train_t5)
     groups = [{"params": list(model.motion.parameters()), "peak": a.mm_lr},
               {"params": list(base.parameters()), "peak": a.mm_lr * a.mm_base_lr_ratio}]
+    if a.mm_train_t5:  # trained in F32 from the BF16 weights, rounded to BF16 again at the end (as dit2d does)
+        groups.append({"params": list(t5.parameters()), "peak": a.mm_lr * a.mm_t5_lr_ratio})
     opt = torch.optim.AdamW(groups, lr=a.mm_lr, weight_decay=0.0)
     ema = EMA(model)
+    ema_t = EMA(t5) if a.mm_train_t5 else None
+    global T_POWER, X0_WEIGHT_MAX
+    T_POWER, X0_WEIGHT_MAX = a.mm_t_power, a.mm_x0_weight
     acp = ddpm_alphas_cumprod()
     n, nf = mean.shape[0], mean.shape[1]
     for step in range(a.mm_steps):
@@ -465,18 +477,25 @@ def stage_motion(a):
         loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=True)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([q for g in groups for q in g["params"]], 1.0)
         opt.step()
         ema.update(model)
+        if ema_t:
+            ema_t.update(t5)
         if step % 50 == 0 or step == a.mm_steps - 1:
             log(f"motion step {step}/{a.mm_steps} loss {loss.item():.4f}")
         if a.snapshot_every and step % a.snapshot_every == a.snapshot_every - 1:
             snap = {k[len("base."):]: v for k, v in ema.shadow.items() if k.startswith("base.")}
             motion = {f"transformer_blocks.{k.split('.', 2)[1]}.attn_temporal.{k.split('.', 2)[2]}": v
                       for k, v in ema.shadow.items() if k.startswith("motion.")}
-            torch.save({"base": snap, "t5": ck["t5"], "motion": motion}, os.path.join(a.work, "motion-snapshot.pt"))
+            torch.save({"base": snap, "t5": ema_t.shadow if ema_t else ck["t5"], "motion": motion},
+                       os.path.join(a.work, "motion-snapshot.pt"))  # snapshot_set.py rounds T5 to BF16
     model.load_state_dict(ema.shadow)
-    torch.save({"base": base.state_dict(), "t5": ck["t5"], "motion": model.motion_state_dict()},
+    if ema_t:
+        t5.load_state_dict(ema_t.shadow)
+        round_bf16_(t5)  # the shipped BF16 weights, which every later stage and the export use
+    T_POWER, X0_WEIGHT_MAX = 1.0, 0.0  # the later stages: uniform timesteps, eps MSE
+    torch.save({"base": base.state_dict(), "t5": t5.state_dict(), "motion": model.motion_state_dict()},
                os.path.join(a.work, "motion.pt"))
 
 
@@ -680,6 +699,15 @@ def main():
     p.add_argument("--mm-lr", type=float, default=1e-3)
     p.add_argument("--mm-base-lr-ratio", type=float, default=1.0)
     p.add_argument("--mm-caption-dropout", type=float, default=0.1, help="motion: fraction of empty captions")
+    p.add_argument("--mm-train-t5", action="store_true", help="motion: train the T5 encoder too (default frozen "
+                   "after dit2d, where direction words carry no signal); F32 from its BF16 weights, EMA, rounded to "
+                   "BF16 at the end of the stage")
+    p.add_argument("--mm-t5-lr-ratio", type=float, default=1.0, help="motion: T5's lr / --mm-lr (--mm-train-t5)")
+    p.add_argument("--mm-t-power", type=float, default=1.0, help="motion: diffusion timesteps drawn as "
+                   "1000 · u^(1/P), density ∝ t^(P-1): 1 uniform (default), 2 three quarters above t = 500")
+    p.add_argument("--mm-x0-weight", type=float, default=0.0, help="motion: weight each sample's eps MSE by "
+                   "clamp(1/SNR, 1, W) (the x0 MSE where 1/W < SNR < 1, t ~ 250-680 for W 100), so the high-noise "
+                   "steps, where the eps MSE is tiny but the trajectory is decided, carry weight (0: off)")
     p.add_argument("--mm-resume", action="store_true", help="start the motion stage from its own last checkpoint")
     p.add_argument("--latent-sampling", choices=["mean", "sample"], default="mean",
                    help="diffusion stages' x0: the VAE posterior mean or a sample of it (EasyAnimate's)")
