@@ -56,7 +56,7 @@ public enum Quantizer {
         var scales = [Float](repeating: 0, count: (rows / g) * blockCols)
         try scales.withUnsafeMutableBufferPointer { scales in
             let scales = scales
-            try w.forEachUnit(rows / g, maxElements: g * cols, elements: { ($0 * g * cols)..<(($0 + 1) * g * cols) }) { br, band in
+            try w.forEachUnit(rows / g, maxElements: g * cols, elements: { ($0 * g * cols)..<(($0 + 1) * g * cols) }) { br, _, band in
                 let blockRow = UnsafeMutableBufferPointer(rebasing: scales[(br * blockCols)..<((br + 1) * blockCols)])
                 for r in 0..<g {
                     QuantizationKernels.blockAbsMax(UnsafeBufferPointer(rebasing: band[(r * cols)..<((r + 1) * cols)]), group: g,
@@ -93,14 +93,14 @@ public enum Quantizer {
             try partial.withUnsafeMutableBufferPointer { partial in
                 try scales.withUnsafeBufferPointer { scales in
                     let (q, partial) = (q, partial)
-                    try w.forEachUnit(rows / g, maxElements: g * cols, elements: { ($0 * g * cols)..<(($0 + 1) * g * cols) }) { br, band in
+                    try w.forEachUnit(rows / g, maxElements: g * cols, elements: { ($0 * g * cols)..<(($0 + 1) * g * cols) }) { br, band, values in
                         var error = QuantizationKernels.Error()
                         let rowScales = UnsafeBufferPointer(rebasing: scales[(br * blockCols)..<((br + 1) * blockCols)])
                         for r in 0..<g {
                             let row = (r * cols)..<((r + 1) * cols)
-                            let out = (br * g * cols + r * cols)..<(br * g * cols + (r + 1) * cols)
-                            QuantizationKernels.int8Row(UnsafeBufferPointer(rebasing: band[row]), group: g, scales: rowScales,
-                                                        into: UnsafeMutableBufferPointer(rebasing: q[out]), error: &error)
+                            QuantizationKernels.int8Row(UnsafeBufferPointer(rebasing: values[row]), group: g, scales: rowScales,
+                                                        into: UnsafeMutableBufferPointer(rebasing: q[(band.lowerBound + row.lowerBound)..<(band.lowerBound + row.upperBound)]),
+                                                        error: &error)
                         }
                         partial[br] = error
                     }
@@ -138,7 +138,7 @@ public enum Quantizer {
         var partial = [Float](repeating: 0, count: units)
         try partial.withUnsafeMutableBufferPointer { partial in
             let partial = partial
-            try w.forEachUnit(units, maxElements: chunk, elements: { ($0 * chunk)..<min(w.count, ($0 + 1) * chunk) }) { i, values in
+            try w.forEachUnit(units, maxElements: chunk, elements: { ($0 * chunk)..<min(w.count, ($0 + 1) * chunk) }) { i, _, values in
                 partial[i] = NumericChecks.maxAbs(values)
             }
         }
@@ -180,8 +180,7 @@ public enum Quantizer {
         try q.withUnsafeMutableBufferPointer { q in
             try partial.withUnsafeMutableBufferPointer { partial in
                 let (q, partial) = (q, partial)
-                try w.forEachUnit(chunks, maxElements: chunk, elements: { ($0 * chunk)..<min(w.count, ($0 + 1) * chunk) }) { i, values in
-                    let range = (i * chunk)..<min(w.count, (i + 1) * chunk)
+                try w.forEachUnit(chunks, maxElements: chunk, elements: { ($0 * chunk)..<min(w.count, ($0 + 1) * chunk) }) { i, range, values in
                     QuantizationKernels.float8E4M3(values, inverseScale: inverse, scale: scale,
                                                    into: UnsafeMutableBufferPointer(rebasing: q[range]), error: &partial[i])
                 }

@@ -20,13 +20,16 @@ struct WeightSource: @unchecked Sendable {
         (count, memory, self.view) = (view.elementCount, nil, view)
     }
 
-    /// Runs `body(unit, values)` for every unit 0..<units on all cores, `values` being the elements
-    /// `elements(unit)` (at most `maxElements` of them); the first read error, if any, is thrown after the loop.
+    /// Runs `body(unit, range, values)` for every unit 0..<units on all cores, `values` being the elements
+    /// `range = elements(unit)` (at most `maxElements` of them); the first read error, if any, is thrown after the loop.
     func forEachUnit(_ units: Int, maxElements: Int, elements: (Int) -> Range<Int>,
-                     _ body: (Int, UnsafeBufferPointer<Float>) -> Void) throws {
+                     _ body: (Int, Range<Int>, UnsafeBufferPointer<Float>) -> Void) throws {
         guard units > 0 else { return }
         if let memory {
-            parallelFor(units) { unit in body(unit, UnsafeBufferPointer(rebasing: memory[elements(unit)])) }
+            parallelFor(units) { unit in
+                let range = elements(unit)
+                body(unit, range, UnsafeBufferPointer(rebasing: memory[range]))
+            }
             return
         }
         guard let view else { return }
@@ -58,7 +61,7 @@ struct WeightSource: @unchecked Sendable {
                             failure.keep(error)
                             return
                         }
-                        body(unit, UnsafeBufferPointer(values))
+                        body(unit, range, UnsafeBufferPointer(values))
                     }
                 }
             }
