@@ -34,7 +34,7 @@ let package = Package(
         // Named EANumerics because Hummingbird's graph (swift-nio-extras → swift-algorithms) brings
         // apple/swift-numerics, whose `Numerics` target would clash: SwiftPM needs target names unique across the
         // package graph.
-        .target(name: "EANumerics", dependencies: ["CKernels"]),
+        .target(name: "EANumerics", dependencies: ["CKernels"], swiftSettings: optimizedInDebugBuilds),
         .target(
             name: "WeightOps",
             dependencies: [
@@ -44,7 +44,8 @@ let package = Package(
         ),
         .target(
             name: "Runner",
-            dependencies: ["Safetensors", "EANumerics", "WeightOps", "CFFmpeg", "CSentencePiece", "CZlib", "Yams"]
+            dependencies: ["Safetensors", "EANumerics", "WeightOps", "CFFmpeg", "CSentencePiece", "CZlib", "Yams"],
+            swiftSettings: optimizedInDebugBuilds
         ),
         // Synthetic real-size inputs and the Python references the bench commands time; tests build archives with it.
         .target(name: "Bench", dependencies: ["Safetensors", "EANumerics", "WeightOps", "Runner", "CArchive"]),
@@ -86,3 +87,7 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+/// The runner's and the numerics' loops are optimized in debug builds too: the test suite generates the demo
+/// set's videos (DemoModelTests), which take 5× as long unoptimized. Testable imports still work (-enable-testing).
+var optimizedInDebugBuilds: [SwiftSetting] { [.unsafeFlags(["-O"], .when(configuration: .debug))] }

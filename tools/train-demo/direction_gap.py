@@ -1,6 +1,7 @@
-"""How much a checkpoint uses the direction word, measured on training clips (no sampling): the eps MSE of the
-motion model with the true caption against the same clips, noise and timestep with the direction word swapped
-for its opposite (left <-> right, up <-> down). gap = swapped - true, per timestep; ~0 means the word is ignored.
+"""How much a checkpoint uses the direction word, measured on training clips (no sampling): the MSE of the
+motion model's x0 estimate with the true caption against the same clips, noise and timestep with the direction
+word swapped for its opposite (left <-> right, up <-> down). gap = swapped - true, per timestep; ~0 means the
+word is ignored. (For an eps model gap/true is the same as in eps terms: eps MSE = SNR x0 MSE at one t.)
 
     python3 tools/train-demo/direction_gap.py --work W --ckpt motion-snapshot.pt [--batches 4]
 """
@@ -16,17 +17,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grammar  # noqa: E402
 import models  # noqa: E402
 import train  # noqa: E402
 
-OPP = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
 def swap(text: str) -> str:
-    w = text.split()
-    i = w.index("moving") + 1
-    w[i] = OPP[w[i]]
-    return " ".join(w)
+    w = grammar.parse(text)
+    return grammar.caption(w["colour"], w["shape"], grammar.OPPOSITE[w["direction"]], w["background"])
 
 
 @torch.no_grad()
@@ -39,6 +38,7 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     ck = torch.load(os.path.join(a.work, a.ckpt))
+    train.PREDICTION = ck.get("prediction", "epsilon")
     tok = train.tokenizer(a.work)
     base = models.make_transformer2d()
     base.load_state_dict(ck["base"])
@@ -51,11 +51,11 @@ def main():
     acp = train.ddpm_alphas_cumprod()
     rng = np.random.default_rng(123)
     g = torch.Generator().manual_seed(123)
-    args = argparse.Namespace(mm_batch=16, frames=8)
+    args = argparse.Namespace(mm_batch=16, frames=8, mm_reverse_pairs=False)
     batches = [train.motion_batch(args, rng, mean, std, scale, texts) for _ in range(a.batches)]
     noises = [torch.randn(x0.shape, generator=g) for x0, _ in batches]
-    print("t    loss_true  loss_swapped  gap     gap/true")
-    for tv in (100, 300, 500, 700, 900):
+    print("t    x0 MSE true  swapped  gap     gap/true")
+    for tv in (100, 300, 500, 700, 800, 900):
         lt = ls = 0.0
         for (x0, caps), noise in zip(batches, noises):
             t = torch.full((x0.shape[0],), tv)
@@ -65,7 +65,7 @@ def main():
                 ids, mask = train.encode_text(tok, cs)
                 ctx = t5(ids, attention_mask=mask).last_hidden_state
                 out = model(xt, t, ctx, mask, use_motion=True)[:, :x0.shape[1]]
-                l = float(((out - noise) ** 2).mean())
+                l = float(((train.predicted_x0(out, xt, ab) - x0) ** 2).mean())
                 if which == "t":
                     lt += l / len(batches)
                 else:

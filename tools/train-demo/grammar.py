@@ -64,6 +64,19 @@ def parse(prompt: str) -> dict:
     return {"colour": words[1], "shape": words[2], "direction": words[4], "background": words[7]}
 
 
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+
+
+def reversed_caption(prompt: str) -> str | None:
+    """The caption of `prompt`'s clip played backwards (the opposite direction), or None when that combination is
+    held out: a reversed clip is a valid clip of the opposite direction, and must not teach a held-out one."""
+    w = parse(prompt)
+    opposite = OPPOSITE[w["direction"]]
+    if is_held_out(w["colour"], w["shape"], opposite):
+        return None
+    return caption(w["colour"], w["shape"], opposite, w["background"])
+
+
 def combinations():
     """Every visible (colour, shape, direction, background)."""
     for c, s, d, b in itertools.product(COLOURS, SHAPES, DIRECTIONS, BACKGROUNDS):

@@ -30,6 +30,7 @@ def main():
     p.add_argument("--out", required=True)
     a = p.parse_args()
     ck = torch.load(os.path.join(a.work, a.snapshot))
+    train.PREDICTION = ck.get("prediction", "epsilon")  # the export writes it into the scheduler and yaml
     base = models.make_transformer2d()
     base.load_state_dict(ck["base"])
     if "motion" not in ck:

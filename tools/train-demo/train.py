@@ -308,31 +308,56 @@ def sample_latents(mean, std, scale, idx, frames=None):
     return (m + s * torch.randn_like(m)) * scale
 
 
-MIN_SNR_GAMMA = 5.0  # set by --min-snr-gamma (0: the plain eps MSE)
+MIN_SNR_GAMMA = 5.0  # set by --min-snr-gamma (0: the plain MSE of the prediction)
 T_POWER = 1.0  # the motion stage sets it from --mm-t-power (1: uniform timesteps)
-X0_WEIGHT_MAX = 0.0  # the motion stage sets it from --mm-x0-weight (0: off)
+X0_WEIGHT_MAX = 0.0  # the motion stage sets it from --mm-x0-weight (0: off; eps prediction only)
+PREDICTION = "epsilon"  # the model's prediction_type: --prediction for dit2d, then what dit2d.pt records
 
 
-def diffusion_loss(model, x0, ids, mask, t5, acp, use_motion):
-    """x0 [B, C, F, H, W]: eps-prediction MSE on the first half of the (learned-sigma) output, each sample
-    weighted by min(SNR, gamma) / SNR (Min-SNR-gamma, Hang et al. 2023, the eps-prediction form): the nearly
-    noise-free steps, whose eps is hard to predict and matters little, stop dominating the gradient."""
+def prediction_target(x0, noise, ab):
+    """What the network's first half predicts: eps, or v = sqrt(ab) eps - sqrt(1 - ab) x0 (Salimans & Ho 2022)."""
+    if PREDICTION == "v_prediction":
+        return ab.sqrt() * noise - (1 - ab).sqrt() * x0
+    return noise
+
+
+def predicted_x0(out, xt, ab):
+    """The x0 estimate of a prediction (diffusers' convert_model_output for either prediction_type)."""
+    if PREDICTION == "v_prediction":
+        return ab.sqrt() * xt - (1 - ab).sqrt() * out
+    return (xt - (1 - ab).sqrt() * out) / ab.sqrt()
+
+
+def diffusion_loss(model, x0, ids, mask, t5, acp, use_motion, paired=False):
+    """x0 [B, C, F, H, W]: the MSE of the prediction (the first half of the learned-sigma output), each sample
+    weighted so that in x0 terms (eps MSE = SNR x0 MSE, v MSE = (SNR + 1) x0 MSE) its weight is
+    - eps: min(SNR, gamma) (Min-SNR-gamma, Hang et al. 2023): the nearly noise-free steps stop dominating;
+    - v: min(SNR + 1, gamma): the same cap, and at high noise x0 errors keep weight 1 instead of SNR (4e-4 at
+      t = 900), so the model learns the layout the caption implies where x_t does not show it yet (the
+      direction a shape moves is decided there, see the README's session 7).
+    paired: the second half of the batch is the first half's partners (time-reversed clips, see motion_batch),
+    noised with the same t and noise: at high noise the two inputs are nearly equal, only the captions differ."""
     b = x0.shape[0]
+    drawn = b // 2 if paired else b
     if T_POWER == 1.0:
-        t = torch.randint(0, 1000, (b,))
+        t = torch.randint(0, 1000, (drawn,))
     else:  # density of t ∝ t^(T_POWER - 1): towards high noise for T_POWER > 1 (see --mm-t-power)
-        t = (1000 * torch.rand(b) ** (1 / T_POWER)).long().clamp(0, 999)
-    noise = torch.randn_like(x0)
+        t = (1000 * torch.rand(drawn) ** (1 / T_POWER)).long().clamp(0, 999)
+    noise = torch.randn_like(x0[:drawn])
+    if paired:
+        t, noise = torch.cat([t, t]), torch.cat([noise, noise])
     ab = acp[t].view(b, 1, 1, 1, 1)
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
     ctx = t5(ids, attention_mask=mask).last_hidden_state
     out = model(xt, t, ctx, mask, use_motion=use_motion)
-    per_sample = ((out[:, :x0.shape[1]] - noise) ** 2).flatten(1).mean(1)
+    per_sample = ((out[:, :x0.shape[1]] - prediction_target(x0, noise, ab)) ** 2).flatten(1).mean(1)
     snr = acp[t] / (1 - acp[t])
-    if X0_WEIGHT_MAX > 0:  # the x0 MSE (= eps MSE / SNR) where SNR < 1, at most X0_WEIGHT_MAX x the eps MSE
-        per_sample = per_sample * torch.clamp(1 / snr, min=1.0, max=X0_WEIGHT_MAX)
     if MIN_SNR_GAMMA <= 0:
         return per_sample.mean()
+    if PREDICTION == "v_prediction":
+        return (per_sample * torch.clamp(snr + 1, max=MIN_SNR_GAMMA) / (snr + 1)).mean()
+    if X0_WEIGHT_MAX > 0:  # the x0 MSE (= eps MSE / SNR) where SNR < 1, at most X0_WEIGHT_MAX x the eps MSE
+        per_sample = per_sample * torch.clamp(1 / snr, min=1.0, max=X0_WEIGHT_MAX)
     return (per_sample * torch.clamp(snr, max=MIN_SNR_GAMMA) / snr).mean()
 
 
@@ -362,6 +387,21 @@ def round_bf16_(module):
             p.copy_(p.to(torch.bfloat16).float())
 
 
+def dit2d_frames(a, rng, idx, nf, texts):
+    """dit2d's frame of each clip idx and its caption: one of the first a.dit_frames frames, or (half the time,
+    where the reversed clip is not held out) one of the last ones with the opposite direction's caption, so
+    that a single frame tells where a shape moving that way starts and the direction words carry a signal."""
+    k = min(nf, a.dit_frames)
+    fr = rng.integers(0, k, len(idx))
+    caps = [texts[i] for i in idx]
+    if k < nf:
+        for j, i in enumerate(idx):
+            rev = grammar.reversed_caption(texts[i]) if rng.random() < 0.5 else None
+            if rev is not None:
+                fr[j], caps[j] = nf - 1 - fr[j], rev
+    return fr, caps
+
+
 def stage_dit2d(a):
     torch.manual_seed(a.seed + 2)
     rng = np.random.default_rng(a.seed + 2)
@@ -389,9 +429,9 @@ def stage_dit2d(a):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.dit_steps, a.dit_lr, warmup=a.warmup)
         idx = rng.integers(0, n, a.dit_batch)
-        fr = rng.integers(0, nf, a.dit_batch)
+        fr, caps = dit2d_frames(a, rng, idx, nf, texts)
         x0 = sample_latents(mean[idx, fr], std[idx, fr], scale, slice(None))[:, :, None]
-        ids, mask = encode_captions(a, tok, rng, [texts[i] for i in idx], negative_rng)
+        ids, mask = encode_captions(a, tok, rng, caps, negative_rng)
         loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=False)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -402,11 +442,13 @@ def stage_dit2d(a):
         if step % 100 == 0 or step == a.dit_steps - 1:
             log(f"dit2d step {step}/{a.dit_steps} loss {loss.item():.4f}")
         if a.snapshot_every and step % a.snapshot_every == a.snapshot_every - 1:  # EMA weights, for a look
-            torch.save({"base": ema_b.shadow, "t5": ema_t.shadow}, os.path.join(a.work, "dit2d-snapshot.pt"))
+            torch.save({"base": ema_b.shadow, "t5": ema_t.shadow, "prediction": PREDICTION},
+                       os.path.join(a.work, "dit2d-snapshot.pt"))
     base.load_state_dict(ema_b.shadow)
     t5.load_state_dict(ema_t.shadow)
     round_bf16_(t5)  # the release stores T5 in BF16; everything after this sees exactly those weights
-    torch.save({"base": base.state_dict(), "t5": t5.state_dict()}, os.path.join(a.work, "dit2d.pt"))
+    torch.save({"base": base.state_dict(), "t5": t5.state_dict(), "prediction": PREDICTION},
+               os.path.join(a.work, "dit2d.pt"))
 
 
 def init_weights(a, component: str) -> dict:
@@ -421,18 +463,31 @@ def init_weights(a, component: str) -> dict:
 
 
 def load_stage(a, name):
-    return torch.load(os.path.join(a.work, f"{name}.pt"))
+    """A stage's checkpoint; a diffusion checkpoint also sets PREDICTION to the prediction_type it was trained
+    with (dit2d's, carried by every later stage: a model keeps its parametrization)."""
+    global PREDICTION
+    ck = torch.load(os.path.join(a.work, f"{name}.pt"))
+    if name in ("dit2d", "motion"):
+        PREDICTION = ck.get("prediction", "epsilon")
+    return ck
 
 
 def motion_batch(a, rng, mean, std, scale, texts):
     """One motion-stage batch: a.mm_batch clips, one a.frames window (the same start for the batch), as
     x0 [B, C, F, H, W] (sampled posterior x scaling factor) and the clips' captions, in the same order
-    (check_data.py decodes and judges exactly these)."""
+    (check_data.py decodes and judges exactly these). a.mm_reverse_pairs: a.mm_batch / 2 clips, then each one's
+    partner: the clip played backwards with the opposite direction's caption (the clip itself where that
+    combination is held out), for diffusion_loss(paired=True)."""
     n, nf = mean.shape[0], mean.shape[1]
-    idx = rng.integers(0, n, a.mm_batch)
+    idx = rng.integers(0, n, a.mm_batch // 2 if a.mm_reverse_pairs else a.mm_batch)
     start = int(rng.integers(0, nf - a.frames + 1))
     x0 = sample_latents(mean, std, scale, idx, slice(start, start + a.frames)).permute(0, 2, 1, 3, 4)
-    return x0, [texts[i] for i in idx]
+    caps = [texts[i] for i in idx]
+    if not a.mm_reverse_pairs:
+        return x0, caps
+    rev = [grammar.reversed_caption(c) for c in caps]
+    partners = torch.stack([x.flip(1) if r else x for x, r in zip(x0, rev)])
+    return torch.cat([x0, partners]), caps + [r or c for r, c in zip(rev, caps)]
 
 
 def stage_motion(a):
@@ -474,7 +529,7 @@ def stage_motion(a):
             g["lr"] = lr_at(step, a.mm_steps, g["peak"], warmup=a.mm_warmup or a.warmup)
         x0, batch_texts = motion_batch(a, rng, mean, std, scale, texts)
         ids, mask = encode_captions(a, tok, rng, batch_texts, negative_rng, p=a.mm_caption_dropout)
-        loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=True)
+        loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=True, paired=a.mm_reverse_pairs)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([q for g in groups for q in g["params"]], 1.0)
@@ -488,15 +543,16 @@ def stage_motion(a):
             snap = {k[len("base."):]: v for k, v in ema.shadow.items() if k.startswith("base.")}
             motion = {f"transformer_blocks.{k.split('.', 2)[1]}.attn_temporal.{k.split('.', 2)[2]}": v
                       for k, v in ema.shadow.items() if k.startswith("motion.")}
-            torch.save({"base": snap, "t5": ema_t.shadow if ema_t else ck["t5"], "motion": motion},
+            torch.save({"base": snap, "t5": ema_t.shadow if ema_t else ck["t5"], "motion": motion,
+                        "prediction": PREDICTION},
                        os.path.join(a.work, "motion-snapshot.pt"))  # snapshot_set.py rounds T5 to BF16
     model.load_state_dict(ema.shadow)
     if ema_t:
         t5.load_state_dict(ema_t.shadow)
         round_bf16_(t5)  # the shipped BF16 weights, which every later stage and the export use
     T_POWER, X0_WEIGHT_MAX = 1.0, 0.0  # the later stages: uniform timesteps, eps MSE
-    torch.save({"base": base.state_dict(), "t5": t5.state_dict(), "motion": model.motion_state_dict()},
-               os.path.join(a.work, "motion.pt"))
+    torch.save({"base": base.state_dict(), "t5": t5.state_dict(), "motion": model.motion_state_dict(),
+                "prediction": PREDICTION}, os.path.join(a.work, "motion.pt"))
 
 
 # Personalization trains the image path only; the caption path (caption_projection, attn2) and the tables a LoRA
@@ -607,8 +663,8 @@ def stage_export(a):
     t5.load_state_dict(ck["t5"])
     t5.to(torch.bfloat16).save_pretrained(os.path.join(pix, "text_encoder"), safe_serialization=True,
                                           max_shard_size="90KB")
-    DPMSolverMultistepScheduler(beta_start=0.0001, beta_end=0.02, beta_schedule="linear", steps_offset=1) \
-        .save_pretrained(os.path.join(pix, "scheduler"))
+    DPMSolverMultistepScheduler(beta_start=0.0001, beta_end=0.02, beta_schedule="linear", steps_offset=1,
+                                prediction_type=PREDICTION).save_pretrained(os.path.join(pix, "scheduler"))
     with open(os.path.join(pix, "model_index.json"), "w") as f:
         json.dump({"_class_name": "PixArtAlphaPipeline", "_diffusers_version": "0.27.2",
                    "scheduler": ["diffusers", "DPMSolverMultistepScheduler"],
@@ -624,15 +680,16 @@ def stage_export(a):
               metadata={"ss_network_dim": str(a.lora_rank), "ss_network_alpha": str(float(a.lora_alpha)),
                         "ss_base_model_version": "pixart", "ss_network_module": "easyanimate.utils.lora_utils",
                         "ss_training_comment": "SVD of outline_personalized - base per Linear (tools/train-demo)"})
-    write_yaml(os.path.join(out, YAML))
+    write_yaml(os.path.join(out, YAML), PREDICTION)
     with open(os.path.join(out, "grammar.json"), "w") as f:
         json.dump(grammar_json(), f, indent=1)
     log(f"export: {out}")
 
 
-def write_yaml(path: str) -> None:
+def write_yaml(path: str, prediction: str) -> None:
     """EasyAnimate's config/easyanimate_video_motion_module_v1.yaml values (the motion module this set was trained
-    with and the DDPM betas of its training), the keys the runner and EasyAnimate's predict_t2v.py read."""
+    with, the DDPM betas of its training and its prediction_type), the keys the runner and EasyAnimate's
+    predict_t2v.py read (it builds every sampler from noise_scheduler_kwargs)."""
     mm = models.MOTION
     lines = ["transformer_additional_kwargs:", "  patch_3d: false", "  fake_3d: false",
              '  basic_block_type: "motionmodule"', "  time_position_encoding_before_transformer: false",
@@ -645,7 +702,7 @@ def write_yaml(path: str) -> None:
              f"    temporal_attention_dim_div: {mm['temporal_attention_dim_div']}",
              f"    block_size: {mm['block_size']}", "",
              "noise_scheduler_kwargs:", "  beta_start: 0.0001", "  beta_end: 0.02", '  beta_schedule: "linear"',
-             "  steps_offset: 1", "", "vae_kwargs:", "  enable_magvit: false", ""]
+             "  steps_offset: 1", f'  prediction_type: "{prediction}"', "", "vae_kwargs:", "  enable_magvit: false", ""]
     with open(path, "w") as f:
         f.write("\n".join(lines))
 
@@ -691,6 +748,10 @@ def main():
     p.add_argument("--dit-stop-at", type=int, default=0, help="end dit2d at this step, on --dit-steps' schedule "
                    "(what a STOP file did in the committed run; 0: run them all)")
     p.add_argument("--dit-batch", type=int, default=128)
+    p.add_argument("--dit-frames", type=int, default=3, help="dit2d: frames drawn from the first N of each clip, "
+                   "where the caption's direction says where the shape is (all 8: the word says nothing)")
+    p.add_argument("--prediction", choices=["epsilon", "v_prediction"], default="v_prediction",
+                   help="the transformer's prediction_type (dit2d; the later stages keep dit2d's)")
     p.add_argument("--dit-lr", type=float, default=1e-3)
     p.add_argument("--mm-steps", type=int, default=1500)
     p.add_argument("--mm-stop-at", type=int, default=0, help="end motion at this step, on --mm-steps' schedule")
@@ -698,6 +759,8 @@ def main():
     p.add_argument("--mm-batch", type=int, default=16)
     p.add_argument("--mm-lr", type=float, default=1e-3)
     p.add_argument("--mm-base-lr-ratio", type=float, default=1.0)
+    p.add_argument("--mm-reverse-pairs", type=int, default=1, help="motion: half of each batch the other half "
+                   "played backwards, same noise and t (1, the default) or independent clips (0)")
     p.add_argument("--mm-caption-dropout", type=float, default=0.1, help="motion: fraction of empty captions")
     p.add_argument("--mm-train-t5", action="store_true", help="motion: train the T5 encoder too (default frozen "
                    "after dit2d, where direction words carry no signal); F32 from its BF16 weights, EMA, rounded to "
@@ -724,8 +787,9 @@ def main():
     torch.set_num_threads(a.threads)
     global MIN_SNR_GAMMA
     MIN_SNR_GAMMA = a.min_snr_gamma
-    global LATENT_SAMPLING
+    global LATENT_SAMPLING, PREDICTION
     LATENT_SAMPLING = a.latent_sampling
+    PREDICTION = a.prediction
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.out, exist_ok=True)
     timing_path = os.path.join(a.work, "timings.json")
