@@ -7,8 +7,10 @@ Stages (EasyAnimate's recipe in miniature; each saves a checkpoint in --work, --
   tokenizer    a SentencePiece unigram model on the caption grammar (T5 conventions, +100 extra ids)
   vae          AutoencoderKL on single frames of both datasets (MSE + tiny KL)
   decoder      its decoder trained further with the loss weighted on the shape (encoder and latents unchanged)
-  dit2d        the PixArt Transformer2DModel + T5 encoder on single frames (eps prediction, DDPM linear betas)
-  motion       the motion module on 8-frame clips with the 2D part, T5 frozen (BF16-rounded; --mm-train-t5 trains it)
+  dit2d        the PixArt Transformer2DModel + T5 encoder on single frames near a clip's start, where the direction
+               word says where the shape is (v prediction, DDPM linear betas)
+  motion       the motion module on 8-frame clips with the 2D part, each clip paired with itself played backwards
+               (the opposite direction's caption, same noise); T5 frozen (BF16-rounded; --mm-train-t5 trains it)
   personalized the 2D backbone fine-tuned on outline frames (caption path frozen)
   lora         a kohya LoRA from the SVD of (personalized - base) per Linear
   export       fixtures/ea-demo in the release's file layout and key names
@@ -312,6 +314,20 @@ MIN_SNR_GAMMA = 5.0  # set by --min-snr-gamma (0: the plain MSE of the predictio
 T_POWER = 1.0  # the motion stage sets it from --mm-t-power (1: uniform timesteps)
 X0_WEIGHT_MAX = 0.0  # the motion stage sets it from --mm-x0-weight (0: off; eps prediction only)
 PREDICTION = "epsilon"  # the model's prediction_type: --prediction for dit2d, then what dit2d.pt records
+EDGE_WEIGHT = 0.0  # the motion stage sets it from --mm-edge-weight (0: off)
+
+
+def edge_weights(x0: torch.Tensor, gain: float) -> torch.Tensor:
+    """Per latent pixel of x0 [B, C, F, H, W]: 1 + gain on a band of two latent pixels around the shape's outline
+    (where a square and a circle of the same size differ, the corners included), 1 elsewhere. The shape is where
+    the latent differs from the background (the median of the frame's border) by more than half the most."""
+    b, c, f, h, w = x0.shape
+    frames = x0.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+    border = torch.cat([frames[..., 0, :], frames[..., -1, :], frames[..., :, 0], frames[..., :, -1]], dim=-1)
+    dist = (frames - border.median(dim=-1).values[..., None, None]).norm(dim=1, keepdim=True)
+    mask = (dist > 0.5 * dist.amax(dim=(2, 3), keepdim=True)).float()
+    band = F.max_pool2d(mask, 3, 1, 1) + F.max_pool2d(-mask, 3, 1, 1)   # dilated minus eroded
+    return (1 + gain * band).reshape(b, f, 1, h, w).permute(0, 2, 1, 3, 4)
 
 
 def prediction_target(x0, noise, ab):
@@ -350,7 +366,10 @@ def diffusion_loss(model, x0, ids, mask, t5, acp, use_motion, paired=False):
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
     ctx = t5(ids, attention_mask=mask).last_hidden_state
     out = model(xt, t, ctx, mask, use_motion=use_motion)
-    per_sample = ((out[:, :x0.shape[1]] - prediction_target(x0, noise, ab)) ** 2).flatten(1).mean(1)
+    error = (out[:, :x0.shape[1]] - prediction_target(x0, noise, ab)) ** 2
+    if EDGE_WEIGHT > 0:
+        error = error * edge_weights(x0, EDGE_WEIGHT)
+    per_sample = error.flatten(1).mean(1)
     snr = acp[t] / (1 - acp[t])
     if MIN_SNR_GAMMA <= 0:
         return per_sample.mean()
@@ -518,8 +537,8 @@ def stage_motion(a):
     opt = torch.optim.AdamW(groups, lr=a.mm_lr, weight_decay=0.0)
     ema = EMA(model)
     ema_t = EMA(t5) if a.mm_train_t5 else None
-    global T_POWER, X0_WEIGHT_MAX
-    T_POWER, X0_WEIGHT_MAX = a.mm_t_power, a.mm_x0_weight
+    global T_POWER, X0_WEIGHT_MAX, EDGE_WEIGHT
+    T_POWER, X0_WEIGHT_MAX, EDGE_WEIGHT = a.mm_t_power, a.mm_x0_weight, a.mm_edge_weight
     acp = ddpm_alphas_cumprod()
     n, nf = mean.shape[0], mean.shape[1]
     for step in range(a.mm_steps):
@@ -550,7 +569,7 @@ def stage_motion(a):
     if ema_t:
         t5.load_state_dict(ema_t.shadow)
         round_bf16_(t5)  # the shipped BF16 weights, which every later stage and the export use
-    T_POWER, X0_WEIGHT_MAX = 1.0, 0.0  # the later stages: uniform timesteps, eps MSE
+    T_POWER, X0_WEIGHT_MAX, EDGE_WEIGHT = 1.0, 0.0, 0.0  # the later stages: uniform timesteps, plain MSE
     torch.save({"base": base.state_dict(), "t5": t5.state_dict(), "motion": model.motion_state_dict(),
                 "prediction": PREDICTION}, os.path.join(a.work, "motion.pt"))
 
@@ -771,6 +790,8 @@ def main():
     p.add_argument("--mm-x0-weight", type=float, default=0.0, help="motion: weight each sample's eps MSE by "
                    "clamp(1/SNR, 1, W) (the x0 MSE where 1/W < SNR < 1, t ~ 250-680 for W 100), so the high-noise "
                    "steps, where the eps MSE is tiny but the trajectory is decided, carry weight (0: off)")
+    p.add_argument("--mm-edge-weight", type=float, default=0.0, help="motion: extra loss weight on a band around "
+                   "each shape's outline (0: off), so squares get their corners")
     p.add_argument("--mm-resume", action="store_true", help="start the motion stage from its own last checkpoint")
     p.add_argument("--latent-sampling", choices=["mean", "sample"], default="mean",
                    help="diffusion stages' x0: the VAE posterior mean or a sample of it (EasyAnimate's)")
