@@ -45,6 +45,8 @@ public struct VideoJudge: Sendable {
     /// judge.py's result dict, field by field.
     public struct Verdict: Sendable, CustomStringConvertible {
         public var framesCounted = 0
+        /// Pixels of the prompt's colour over all frames (step 1), components or not: how much of it is drawn.
+        public var objectPixels = 0
         public var background = ""
         public var colourFound = false
         public var shape: String?
@@ -106,6 +108,7 @@ public struct VideoJudge: Sendable {
         let backgrounds = palette.filter { $0.name.hasPrefix("background:") }
         let distances = backgrounds.map { (($0.rgb - median) * ($0.rgb - median)).sum() }
         var verdict = Verdict()
+        verdict.objectPixels = mask.filter { $0 }.count
         if let nearest = distances.indices.min(by: { distances[$0] < distances[$1] }) {  // the first of equals
             verdict.background = String(backgrounds[nearest].name.dropFirst("background:".count))
         }

@@ -798,7 +798,7 @@ def main():
     p.add_argument("--min-snr-gamma", type=float, default=5.0, help="Min-SNR-gamma loss weighting (0: off)")
     p.add_argument("--snapshot-every", type=int, default=0,
                    help="dit2d/motion: save the EMA weights every N steps to WORK/<stage>-snapshot.pt")
-    p.add_argument("--pers-steps", type=int, default=300)
+    p.add_argument("--pers-steps", type=int, default=500)
     p.add_argument("--pers-lr", type=float, default=3e-4)
     p.add_argument("--lora-rank", type=int, default=8)
     p.add_argument("--lora-alpha", type=float, default=8.0)
