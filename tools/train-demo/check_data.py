@@ -40,7 +40,7 @@ def check_clips(work: str) -> None:
 def check_batches(work: str, vae_dir: str | None, batches: int, frames: int) -> None:
     vae = models.AutoencoderKL.from_pretrained(vae_dir or os.path.join(work, "vae")).eval()
     clips, texts = train.frames_of(work, "base")
-    a = types.SimpleNamespace(mm_batch=16, frames=frames)
+    a = types.SimpleNamespace(mm_batch=16, frames=frames, mm_reverse_pairs=1)  # as train.py draws them
     if vae_dir:  # encode with this VAE as write_latents does
         with torch.no_grad():
             flat = clips.reshape(-1, 64, 64, 3)
