@@ -30,12 +30,12 @@ struct DemoModelTests {
     static let frames = 8
 
     static let demo = DemoGrammar.eaDemo
-    static var pixart: String { demo.appendingPathComponent("demo-pixart").path }
 
-    static func paths(transformer: String? = nil) -> ModelPaths {
-        ModelPaths(pixart: pixart, motionModule: demo.appendingPathComponent("motion_module.safetensors").path,
-                   transformer: transformer,
-                   config: demo.appendingPathComponent("easyanimate_video_motion_module_v1.yaml").path)
+    /// What `generate` runs with no model flags (the bundled set and its yaml), with `transformer` over it.
+    static func paths(transformer: String? = nil) throws -> ModelPaths {
+        var paths = try ModelLocator.bundledFixture()
+        paths.transformer = transformer
+        return paths
     }
 
     static func request(_ prompt: String) -> GenerationRequest {
@@ -67,21 +67,24 @@ struct DemoModelTests {
     }
     static let baseVerdicts = VerdictCache()
 
+    /// Whether each verdict's background is its prompt's.
+    static func backgroundsRight(_ prompts: [String], _ verdicts: [VideoJudge.Verdict]) throws -> [Bool] {
+        let grammar = try DemoGrammar()
+        return try zip(prompts, verdicts).map { prompt, verdict in verdict.background == (try grammar.parse(prompt)).background }
+    }
+
     static func report(_ prompts: [String], _ verdicts: [VideoJudge.Verdict]) -> String {
         zip(prompts, verdicts).map { "\($0): \($1)" }.joined(separator: "\n")
     }
 
     @Test("moves the prompt's colour on the prompt's background the prompt's way, seen and held-out combinations")
     func baseSetFollowsPrompts() throws {
-        let grammar = try DemoGrammar()
         let pipeline = try EasyAnimatePipeline(paths: Self.paths())
         for (group, prompts) in try Self.prompts() {
             let verdicts = try Self.verdicts(pipeline, prompts: prompts)
             Self.baseVerdicts.store(group, verdicts)
-            var parts = 0
-            for (prompt, verdict) in zip(prompts, verdicts) where verdict.colourFound && verdict.directionOK {
-                if verdict.background == (try grammar.parse(prompt)).background { parts += 1 }
-            }
+            let parts = zip(verdicts, try Self.backgroundsRight(prompts, verdicts))
+                .filter { verdict, background in verdict.colourFound && verdict.directionOK && background }.count
             let report = Self.report(prompts, verdicts)
             #expect(parts >= Self.partsRightPerGroup, "\(group) prompts:\n\(report)")
             #expect(verdicts.filter(\.ok).count >= Self.wholeRightPerGroup, "\(group) prompts:\n\(report)")
@@ -91,20 +94,14 @@ struct DemoModelTests {
     /// The variant's verdicts against the base model's on every prompt: the colour still found, far fewer of its
     /// pixels (hollow shapes), the background kept.
     static func expectOutlines(_ variant: EasyAnimatePipeline) throws {
-        let base = try EasyAnimatePipeline(paths: paths())
-        let grammar = try DemoGrammar()
         for (group, prompts) in try prompts() {
             let styled = try verdicts(variant, prompts: prompts)
-            let plain = try baseVerdicts.load(group) ?? verdicts(base, prompts: prompts)
+            let plain = try baseVerdicts.load(group) ?? verdicts(EasyAnimatePipeline(paths: paths()), prompts: prompts)
             let fraction = Double(styled.map(\.objectPixels).reduce(0, +)) / Double(plain.map(\.objectPixels).reduce(0, +))
             let report = "\(group), the variant:\n\(Self.report(prompts, styled))"
             #expect(fraction <= outlinePixelFraction, "\(group): \(fraction) of the base model's pixels\n\(report)")
             #expect(styled.filter(\.colourFound).count >= partsRightPerGroup, "\(report)")
-            var backgrounds = 0
-            for (prompt, verdict) in zip(prompts, styled) where verdict.background == (try grammar.parse(prompt)).background {
-                backgrounds += 1
-            }
-            #expect(backgrounds >= partsRightPerGroup, "\(report)")
+            #expect(try backgroundsRight(prompts, styled).filter { $0 }.count >= partsRightPerGroup, "\(report)")
         }
     }
 
@@ -125,7 +122,8 @@ struct DemoModelTests {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("demo-int8-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        var options = ConvertOptions(input: Self.pixart + "/transformer/diffusion_pytorch_model.safetensors",
+        let pixart = try Self.paths().pixart
+        var options = ConvertOptions(input: pixart + "/transformer/diffusion_pytorch_model.safetensors",
                                      output: folder.appendingPathComponent("transformer-int8.safetensors").path,
                                      target: .int8)
         options.groupSize = 32
