@@ -40,7 +40,9 @@ def check_clips(work: str) -> None:
 def check_batches(work: str, vae_dir: str | None, batches: int, frames: int) -> None:
     vae = models.AutoencoderKL.from_pretrained(vae_dir or os.path.join(work, "vae")).eval()
     clips, texts = train.frames_of(work, "base")
-    a = types.SimpleNamespace(mm_batch=16, frames=frames, mm_reverse_pairs=1)  # as train.py draws them
+    # as train.py draws them; the shape partners' latents are the work folder encoder's, so not with --vae
+    a = types.SimpleNamespace(mm_batch=16, frames=frames, mm_reverse_pairs=1, mm_shape_pairs=int(not vae_dir), work=work)
+    shapes = train.shape_latents(a) if a.mm_shape_pairs else None
     if vae_dir:  # encode with this VAE as write_latents does
         with torch.no_grad():
             flat = clips.reshape(-1, 64, 64, 3)
@@ -58,7 +60,7 @@ def check_batches(work: str, vae_dir: str | None, batches: int, frames: int) -> 
     ok = total = direction = 0
     wrong = []
     for _ in range(batches):
-        x0, batch_texts = train.motion_batch(a, rng, mean, std, scale, texts)
+        x0, batch_texts = train.motion_batch(a, rng, mean, std, scale, texts, shapes)
         for b in range(x0.shape[0]):
             z = x0[b].permute(1, 0, 2, 3) / scale      # as evaluate.py decodes: [F, C, h, w]
             with torch.no_grad():

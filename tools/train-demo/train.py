@@ -8,10 +8,12 @@ Stages (EasyAnimate's recipe in miniature; each saves a checkpoint in --work, --
   vae          AutoencoderKL on single frames of both datasets (MSE + tiny KL)
   decoder      its decoder trained further with the loss weighted on the shape (encoder and latents unchanged)
   dit2d        the PixArt Transformer2DModel + T5 encoder on single frames near a clip's start, where the direction
-               word says where the shape is (v prediction, DDPM linear betas)
-  motion       the motion module on 8-frame clips with the 2D part, each clip paired with itself played backwards
-               (the opposite direction's caption, same noise); T5 frozen (BF16-rounded; --mm-train-t5 trains it)
-  personalized the 2D backbone fine-tuned on outline frames (caption path frozen)
+               word says where the shape is, each with its shape partners (the same frame drawn as the other
+               shapes, same noise; v prediction, DDPM linear betas)
+  motion       the motion module on 8-frame clips with the 2D part, each clip with its partners (itself played
+               backwards with the opposite direction's caption, its path drawn as the other shapes; same noise);
+               T5 frozen (BF16-rounded; --mm-train-t5 trains it)
+  personalized the 2D backbone fine-tuned on outline clips, the motion module in the loop (caption path frozen)
   lora         a kohya LoRA from the SVD of (personalized - base) per Linear
   export       fixtures/ea-demo in the release's file layout and key names
 """
@@ -166,6 +168,9 @@ def stage_vae(a):
     base, _ = frames_of(a.work, "base")
     outline, _ = frames_of(a.work, "outline")
     pool = np.concatenate([base.reshape(-1, 64, 64, 3), outline.reshape(-1, 64, 64, 3)])
+    if a.vae_from:  # that set's VAE as it is: its latent space, scaling factor and decoder
+        vae = models.AutoencoderKL.from_pretrained(os.path.join(a.vae_from, PIXART, "vae")).eval()
+        return write_latents(a, vae, vae.config.scaling_factor)
     if a.init_from:
         return finetune_vae_decoder(a, pool)
     vae = models.make_vae()
@@ -248,8 +253,8 @@ def stage_decoder(a):
     shape: the encoder, the latents and the scaling factor stay as the vae stage wrote them, so this stage is
     independent of dit2d and motion (it may run after them). The judge's shape classes need sharp corners, which
     the whole-frame loss of the vae stage spends little on."""
-    if a.init_from or a.decoder_steps <= 0:
-        log("decoder: skipped (--init-from trains the decoder in the vae stage; --decoder-steps 0)")
+    if a.init_from or a.vae_from or a.decoder_steps <= 0:
+        log("decoder: skipped (--init-from trains the decoder in the vae stage; --vae-from; --decoder-steps 0)")
         return
     torch.manual_seed(a.seed + 5)
     base, _ = frames_of(a.work, "base")
@@ -344,24 +349,24 @@ def predicted_x0(out, xt, ab):
     return (xt - (1 - ab).sqrt() * out) / ab.sqrt()
 
 
-def diffusion_loss(model, x0, ids, mask, t5, acp, use_motion, paired=False):
+def diffusion_loss(model, x0, ids, mask, t5, acp, use_motion, groups=1):
     """x0 [B, C, F, H, W]: the MSE of the prediction (the first half of the learned-sigma output), each sample
     weighted so that in x0 terms (eps MSE = SNR x0 MSE, v MSE = (SNR + 1) x0 MSE) its weight is
     - eps: min(SNR, gamma) (Min-SNR-gamma, Hang et al. 2023): the nearly noise-free steps stop dominating;
     - v: min(SNR + 1, gamma): the same cap, and at high noise x0 errors keep weight 1 instead of SNR (4e-4 at
       t = 900), so the model learns the layout the caption implies where x_t does not show it yet (the
       direction a shape moves is decided there, see the README's session 7).
-    paired: the second half of the batch is the first half's partners (time-reversed clips, see motion_batch),
-    noised with the same t and noise: at high noise the two inputs are nearly equal, only the captions differ."""
+    groups: the batch is that many blocks, the first the clips drawn, each other one their partners (time-reversed
+    clips, the same path in another shape, see motion_batch), noised with the same t and noise: at high noise
+    the inputs of a clip and its partners are nearly equal and only the captions tell them apart."""
     b = x0.shape[0]
-    drawn = b // 2 if paired else b
+    drawn = b // groups
     if T_POWER == 1.0:
         t = torch.randint(0, 1000, (drawn,))
     else:  # density of t ∝ t^(T_POWER - 1): towards high noise for T_POWER > 1 (see --mm-t-power)
         t = (1000 * torch.rand(drawn) ** (1 / T_POWER)).long().clamp(0, 999)
     noise = torch.randn_like(x0[:drawn])
-    if paired:
-        t, noise = torch.cat([t, t]), torch.cat([noise, noise])
+    t, noise = t.repeat(groups), noise.repeat(groups, *[1] * (noise.dim() - 1))
     ab = acp[t].view(b, 1, 1, 1, 1)
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
     ctx = t5(ids, attention_mask=mask).last_hidden_state
@@ -442,16 +447,22 @@ def stage_dit2d(a):
     ema_b, ema_t = EMA(base), EMA(t5)
     acp = ddpm_alphas_cumprod()
     n, nf = mean.shape[0], mean.shape[1]
+    shapes = shape_latents(a) if a.dit_shape_pairs else None
+    groups = len(grammar.SHAPES) if a.dit_shape_pairs else 1
     for step in range(a.dit_steps):
         if stop_requested(a, "dit2d", step) or (a.dit_stop_at and step == a.dit_stop_at):
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.dit_steps, a.dit_lr, warmup=a.warmup)
-        idx = rng.integers(0, n, a.dit_batch)
+        idx = rng.integers(0, n, a.dit_batch // groups)
         fr, caps = dit2d_frames(a, rng, idx, nf, texts)
         x0 = sample_latents(mean[idx, fr], std[idx, fr], scale, slice(None))[:, :, None]
+        if a.dit_shape_pairs:
+            clip_idx, frame_idx = torch.as_tensor(idx), torch.as_tensor(fr)
+            x0, caps = with_shape_partners(x0, caps, lambda s: sample_latents(
+                shapes[0][clip_idx, s, frame_idx], shapes[1][clip_idx, s, frame_idx], scale, slice(None))[:, :, None])
         ids, mask = encode_captions(a, tok, rng, caps, negative_rng)
-        loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=False)
+        loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=False, groups=groups)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -491,22 +502,80 @@ def load_stage(a, name):
     return ck
 
 
-def motion_batch(a, rng, mean, std, scale, texts):
+def motion_groups(a) -> int:
+    """How many blocks a motion batch has: the clips, their time-reversed partners, their other-shape partners."""
+    return 1 + bool(a.mm_reverse_pairs) + (len(grammar.SHAPES) - 1) * bool(a.mm_shape_pairs)
+
+
+def motion_batch(a, rng, mean, std, scale, texts, shapes=None):
     """One motion-stage batch: a.mm_batch clips, one a.frames window (the same start for the batch), as
     x0 [B, C, F, H, W] (sampled posterior x scaling factor) and the clips' captions, in the same order
-    (check_data.py decodes and judges exactly these). a.mm_reverse_pairs: a.mm_batch / 2 clips, then each one's
-    partner: the clip played backwards with the opposite direction's caption (the clip itself where that
-    combination is held out), for diffusion_loss(paired=True)."""
+    (check_data.py decodes and judges exactly these). With partners (diffusion_loss(groups=motion_groups(a))),
+    a.mm_batch / groups clips, then block by block each one's partners, the clip itself where a partner's
+    combination is held out (a partner must not teach a held-out combination):
+    - a.mm_reverse_pairs: the clip played backwards with the opposite direction's caption;
+    - a.mm_shape_pairs: the clip's path drawn in each other shape, with that shape's caption (`shapes`, the
+      shape_latents of the clips: [N, len(SHAPES)] of mean and std)."""
     n, nf = mean.shape[0], mean.shape[1]
-    idx = rng.integers(0, n, a.mm_batch // 2 if a.mm_reverse_pairs else a.mm_batch)
+    idx = rng.integers(0, n, a.mm_batch // motion_groups(a))
     start = int(rng.integers(0, nf - a.frames + 1))
-    x0 = sample_latents(mean, std, scale, idx, slice(start, start + a.frames)).permute(0, 2, 1, 3, 4)
+    window = slice(start, start + a.frames)
+    x0 = sample_latents(mean, std, scale, idx, window).permute(0, 2, 1, 3, 4)
     caps = [texts[i] for i in idx]
-    if not a.mm_reverse_pairs:
-        return x0, caps
-    rev = [grammar.reversed_caption(c) for c in caps]
-    partners = torch.stack([x.flip(1) if r else x for x, r in zip(x0, rev)])
-    return torch.cat([x0, partners]), caps + [r or c for r, c in zip(rev, caps)]
+    blocks, block_caps = [x0], [caps]
+    if a.mm_reverse_pairs:
+        rev = [grammar.reversed_caption(c) for c in caps]
+        blocks.append(torch.stack([x.flip(1) if r else x for x, r in zip(x0, rev)]))
+        block_caps.append([r or c for r, c in zip(rev, caps)])
+    if a.mm_shape_pairs:
+        clip_idx = torch.as_tensor(idx)
+        x0s, caps_s = with_shape_partners(x0, caps, lambda s: sample_latents(
+            shapes[0], shapes[1], scale, (clip_idx, s), window).permute(0, 2, 1, 3, 4))
+        blocks.append(x0s[len(idx):])
+        block_caps.append(caps_s[len(idx):])
+    return torch.cat(blocks), [c for cs in block_caps for c in cs]
+
+
+def with_shape_partners(x0, caps, partner_latents):
+    """x0 [B, ...] with its captions, then block by block for each other shape (the k-th after each clip's own in
+    SHAPES' order) the same clips drawn in it, `partner_latents(shape index per clip)` [B, ...], with that shape's
+    caption; the clip itself where that combination is held out (a partner must not teach a held-out one)."""
+    words = [grammar.parse(c) for c in caps]
+    blocks, all_caps = [x0], list(caps)
+    for k in range(1, len(grammar.SHAPES)):
+        other = [grammar.SHAPES[(grammar.SHAPES.index(w["shape"]) + k) % len(grammar.SHAPES)] for w in words]
+        swap = [not grammar.is_held_out(w["colour"], s, w["direction"]) for w, s in zip(words, other)]
+        drawn = partner_latents(torch.tensor([grammar.SHAPES.index(s) for s in other]))
+        blocks.append(torch.stack([d if ok else x for d, x, ok in zip(drawn, x0, swap)]))
+        all_caps += [grammar.caption(w["colour"], s, w["direction"], w["background"]) if ok else c
+                     for w, s, ok, c in zip(words, other, swap, caps)]
+    return torch.cat(blocks), all_caps
+
+
+def shape_latents(a, name="base"):
+    """The VAE posterior (mean, std) [N, len(SHAPES), F, C, H, W] of every clip of `name` drawn along its own path
+    in each shape (make_dataset.shape_partners), encoded by the work folder's encoder (which no stage after vae
+    changes), cached in WORK/shape_latents-<name>.pt with the date of the encoder it was made with."""
+    path = os.path.join(a.work, f"shape_latents-{name}.pt")
+    vae_file = os.path.join(a.work, "vae", "diffusion_pytorch_model.safetensors")
+    if os.path.exists(path):
+        cached = torch.load(path)
+        if cached["encoder_mtime"] == os.path.getmtime(vae_file):
+            return cached["latents"]
+    vae = models.AutoencoderKL.from_pretrained(os.path.join(a.work, "vae")).eval()
+    clips = make_dataset.shape_partners(os.path.join(a.work, "data", name))
+    flat = clips.reshape(-1, 64, 64, 3)
+    means, stds = [], []
+    with torch.no_grad():
+        for i in range(0, len(flat), 256):
+            post = vae.encode(to_pixels(flat[i:i + 256])).latent_dist
+            means.append(post.mean)
+            stds.append(post.std)
+    shape = clips.shape[:3] + tuple(means[0].shape[1:])
+    out = (torch.cat(means).view(shape), torch.cat(stds).view(shape))
+    torch.save({"encoder_mtime": os.path.getmtime(vae_file), "latents": out}, path)
+    log(f"shape partners: {clips.shape[0]} clips x {clips.shape[1]} shapes encoded")
+    return out
 
 
 def stage_motion(a):
@@ -540,15 +609,16 @@ def stage_motion(a):
     global T_POWER, X0_WEIGHT_MAX, EDGE_WEIGHT
     T_POWER, X0_WEIGHT_MAX, EDGE_WEIGHT = a.mm_t_power, a.mm_x0_weight, a.mm_edge_weight
     acp = ddpm_alphas_cumprod()
+    shapes = shape_latents(a) if a.mm_shape_pairs else None
     n, nf = mean.shape[0], mean.shape[1]
     for step in range(a.mm_steps):
         if stop_requested(a, "motion", step) or (a.mm_stop_at and step == a.mm_stop_at):
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.mm_steps, g["peak"], warmup=a.mm_warmup or a.warmup)
-        x0, batch_texts = motion_batch(a, rng, mean, std, scale, texts)
+        x0, batch_texts = motion_batch(a, rng, mean, std, scale, texts, shapes)
         ids, mask = encode_captions(a, tok, rng, batch_texts, negative_rng, p=a.mm_caption_dropout)
-        loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=True, paired=a.mm_reverse_pairs)
+        loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=True, groups=motion_groups(a))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([q for g in groups for q in g["params"]], 1.0)
@@ -582,16 +652,22 @@ def personalizable(name: str) -> bool:
 
 
 def stage_personalized(a):
+    """The 2D backbone fine-tuned on outline clips with the motion module in the loop (frozen), batches drawn as
+    the motion stage draws them (time-reversed and other-shape partners): a backbone trained on single frames
+    drifted away from what the motion module expects and drew broken outlines that changed from frame to frame."""
     torch.manual_seed(a.seed + 4)
     rng = np.random.default_rng(a.seed + 4)
     negative_rng = np.random.default_rng(a.seed + 4 + 100)
     tok = tokenizer(a.work)
     mean, std, scale = latents_of(a, "outline")
     _, texts = frames_of(a.work, "outline")
+    shapes = shape_latents(a, "outline") if a.mm_shape_pairs else None
     ck = load_stage(a, "motion")
     base = models.make_transformer2d()
     base.load_state_dict(ck["base"])
-    model = models.Transformer3D(base, motion=False)
+    model = models.Transformer3D(base, motion=True)
+    model.load_motion_state_dict(ck["motion"])
+    model.motion.requires_grad_(False)
     t5 = models.make_t5(len(tok))
     t5.load_state_dict(ck["t5"])
     t5.requires_grad_(False)
@@ -601,21 +677,18 @@ def stage_personalized(a):
     opt = torch.optim.AdamW(params, lr=a.pers_lr, weight_decay=0.0)
     ema = EMA(base, decay=0.995)
     acp = ddpm_alphas_cumprod()
-    n, nf = mean.shape[0], mean.shape[1]
     for step in range(a.pers_steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.pers_steps, a.pers_lr, warmup=50)
-        idx = rng.integers(0, n, a.dit_batch)
-        fr = rng.integers(0, nf, a.dit_batch)
-        x0 = sample_latents(mean[idx, fr], std[idx, fr], scale, slice(None))[:, :, None]
-        ids, mask = encode_captions(a, tok, rng, [texts[i] for i in idx], negative_rng)
-        loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=False)
+        x0, batch_texts = motion_batch(a, rng, mean, std, scale, texts, shapes)
+        ids, mask = encode_captions(a, tok, rng, batch_texts, negative_rng, p=a.mm_caption_dropout)
+        loss = diffusion_loss(model, x0, ids, mask, t5, acp, use_motion=True, groups=motion_groups(a))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         ema.update(base)
-        if step % 100 == 0 or step == a.pers_steps - 1:
+        if step % 50 == 0 or step == a.pers_steps - 1:
             log(f"personalized step {step}/{a.pers_steps} loss {loss.item():.4f}")
     base.load_state_dict(ema.shadow)
     torch.save({"personalized": base.state_dict()}, os.path.join(a.work, "personalized.pt"))
@@ -750,6 +823,8 @@ def main():
     p.add_argument("--to", dest="stop", default="export", choices=STAGES)
     p.add_argument("--init-from", help="an exported set to fine-tune instead of training from scratch: its VAE "
                    "decoder only (the latent space stays), its transformer, T5 and motion module continued")
+    p.add_argument("--vae-from", help="an exported set whose VAE to use as it is (the vae stage only encodes the "
+                   "data, the decoder stage is skipped)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--clips", type=int, default=1600)
@@ -769,6 +844,8 @@ def main():
     p.add_argument("--dit-batch", type=int, default=128)
     p.add_argument("--dit-frames", type=int, default=3, help="dit2d: frames drawn from the first N of each clip, "
                    "where the caption's direction says where the shape is (all 8: the word says nothing)")
+    p.add_argument("--dit-shape-pairs", type=int, default=0, help="dit2d: each frame drawn in the other shapes "
+                   "too, same noise and t (1) or not (0)")
     p.add_argument("--prediction", choices=["epsilon", "v_prediction"], default="v_prediction",
                    help="the transformer's prediction_type (dit2d; the later stages keep dit2d's)")
     p.add_argument("--dit-lr", type=float, default=1e-3)
@@ -778,8 +855,10 @@ def main():
     p.add_argument("--mm-batch", type=int, default=16)
     p.add_argument("--mm-lr", type=float, default=1e-3)
     p.add_argument("--mm-base-lr-ratio", type=float, default=1.0)
-    p.add_argument("--mm-reverse-pairs", type=int, default=1, help="motion: half of each batch the other half "
-                   "played backwards, same noise and t (1, the default) or independent clips (0)")
+    p.add_argument("--mm-reverse-pairs", type=int, default=1, help="motion: each clip with its partner "
+                   "played backwards, same noise and t (1, the default) or not (0)")
+    p.add_argument("--mm-shape-pairs", type=int, default=0, help="motion: each clip's path drawn in the other "
+                   "shapes too, same noise and t, so the shape word decides where x_t does not (1) or not (0)")
     p.add_argument("--mm-caption-dropout", type=float, default=0.1, help="motion: fraction of empty captions")
     p.add_argument("--mm-train-t5", action="store_true", help="motion: train the T5 encoder too (default frozen "
                    "after dit2d, where direction words carry no signal); F32 from its BF16 weights, EMA, rounded to "
