@@ -9,20 +9,22 @@ import WeightOps
 /// held-out combinations) generated as `generate` does with the default sampler and 20 steps (8 frames of the
 /// set's default 64×64, predict_t2v.py's negative prompt, guidance 6, seed 43), and the video judged by
 /// VideoJudge (judge.py's algorithm): colour found, background, shape class, the centroid's travel along the
-/// prompt's direction. The issue asks 11 of 12 prompts of each group wholly right; this set gets colour,
-/// background and direction right on every prompt but draws most squares round (8 and 7 of 12 wholly right),
-/// so the whole-verdict floor below is what it does, not the issue's bar (tools/train-demo/README.md, session 7).
+/// prompt's direction. The issue asks 11 of 12 prompts of each group wholly right; this set (session 8) gets
+/// colour, background and direction right on all but one prompt and the shape on 18 of 24 (9 and 9 of 12 wholly
+/// right), so the whole-verdict floor below is what it does, not the issue's bar (tools/train-demo/README.md).
 @Suite("the demo model set", .serialized)
 struct DemoModelTests {
     /// Prompts of 12 a group with the colour, the background and the direction right (the issue's 90 %).
     static let partsRightPerGroup = 11
-    /// Prompts of 12 a group wholly right (shape too): the set's 8 and 7, less one for a square at the edge
-    /// of the judge's fill threshold on another CPU.
-    static let wholeRightPerGroup = 6
-    /// The style variants draw hollow shapes: at most this fraction of the base model's pixels of the prompt's
-    /// colour (measured: the personalized backbone 0.53 seen / 0.49 held-out, the rank-8 LoRA 0.67 / 0.66). Their
-    /// outlines are not closed, so the judge's style (ring) still says "filled": the issue's style bar is not met.
+    /// Prompts of 12 a group wholly right (shape too): the set's 9 and 9, less one for a shape at the edge of
+    /// the judge's fill threshold on another CPU.
+    static let wholeRightPerGroup = 8
+    /// The style variants draw outlines: at most this fraction of the base model's pixels of the prompt's colour.
     static let outlinePixelFraction = 0.75
+    /// Prompts of 12 a group whose variant video the judge calls "outline" (the median ring, the shape's pixels
+    /// over the filled outline's, < 0.75). The outlines are drawn but open in some frames, where the judge cannot
+    /// fill them (PyTorch: the personalized backbone 1 and 3 of 12, the LoRA 2 and 1): not yet the issue's bar.
+    static let outlineStylePerGroup = 1
     /// The set's transformer converted with `convert --to int8 --group-size 32` (its width, 96, is not a
     /// multiple of the default 128) against the float32 one, same request: the PSNR the README states.
     static let int8PSNR = 30.0
@@ -100,6 +102,7 @@ struct DemoModelTests {
             let fraction = Double(styled.map(\.objectPixels).reduce(0, +)) / Double(plain.map(\.objectPixels).reduce(0, +))
             let report = "\(group), the variant:\n\(Self.report(prompts, styled))"
             #expect(fraction <= outlinePixelFraction, "\(group): \(fraction) of the base model's pixels\n\(report)")
+            #expect(styled.filter { $0.style == "outline" }.count >= outlineStylePerGroup, "\(report)")
             #expect(styled.filter(\.colourFound).count >= partsRightPerGroup, "\(report)")
             #expect(try backgroundsRight(prompts, styled).filter { $0 }.count >= partsRightPerGroup, "\(report)")
         }
