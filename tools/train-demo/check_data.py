@@ -37,11 +37,11 @@ def check_clips(work: str) -> None:
           + (f"; wrong: {bad[:10]}" if bad else ""))
 
 
-def check_batches(work: str, vae_dir: str | None, batches: int, frames: int) -> None:
+def check_batches(work: str, vae_dir: str | None, batches: int, frames: int, shape_pairs: bool) -> None:
     vae = models.AutoencoderKL.from_pretrained(vae_dir or os.path.join(work, "vae")).eval()
     clips, texts = train.frames_of(work, "base")
-    # as train.py draws them; the shape partners' latents are the work folder encoder's, so not with --vae
-    a = types.SimpleNamespace(mm_batch=16, frames=frames, mm_reverse_pairs=1, mm_shape_pairs=int(not vae_dir), work=work)
+    # as train.py draws them (the shape partners' latents are the work folder encoder's: not with --vae)
+    a = types.SimpleNamespace(mm_batch=16, frames=frames, mm_reverse_pairs=1, mm_shape_pairs=int(shape_pairs), work=work)
     shapes = train.shape_latents(a) if a.mm_shape_pairs else None
     if vae_dir:  # encode with this VAE as write_latents does
         with torch.no_grad():
@@ -121,12 +121,15 @@ def main():
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--skip-clips", action="store_true")
+    p.add_argument("--shape-pairs", action="store_true", help="batches with shape partners (train.py --mm-shape-pairs 1)")
     a = p.parse_args()
     torch.set_num_threads(2)
     check_layout()
     if not a.skip_clips:
         check_clips(a.work)
-    check_batches(a.work, a.vae, a.batches, a.frames)
+    if a.shape_pairs and a.vae:
+        p.error("--shape-pairs uses the work folder's encoder: not with --vae")
+    check_batches(a.work, a.vae, a.batches, a.frames, a.shape_pairs)
 
 
 if __name__ == "__main__":
