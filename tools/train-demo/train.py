@@ -884,6 +884,8 @@ def main():
     a = p.parse_args()
     if a.init_from and os.path.realpath(a.init_from) == os.path.realpath(a.out):
         p.error("--init-from must not be --out (the export replaces it): fine-tune from a copy")
+    if a.vae_from and not os.path.isfile(os.path.join(a.vae_from, PIXART, "vae", "config.json")):
+        p.error(f"--vae-from {a.vae_from}: no VAE there ({PIXART}/vae/config.json is missing)")
     torch.set_num_threads(a.threads)
     global MIN_SNR_GAMMA
     MIN_SNR_GAMMA = a.min_snr_gamma
